@@ -1,0 +1,66 @@
+"""The scheduler's settings: one documented property per SCHEDULER_* setting, read at access time.
+
+Values may come from Django settings as their own type, or as text from the environment (the
+settings module copies every SCHEDULER_* environment variable); each property converts the value,
+so `override_settings` and the pytest `settings` fixture work everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+_MISSING = object()
+
+
+def _raw(name: str, default: Any) -> Any:
+    value = getattr(settings, f"SCHEDULER_{name}", _MISSING)
+    return default if value is _MISSING or value is None or value == "" else value
+
+
+def _int(name: str, default: int) -> int:
+    return int(_raw(name, default))
+
+
+def _float(name: str, default: float) -> float:
+    return float(_raw(name, default))
+
+
+def _list(name: str, default: list[str] | None) -> list[str] | None:
+    value = _raw(name, default)
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return None if value is None else list(value)
+
+
+class SchedulerSettings:
+    """Every setting the scheduler reads; the README's configuration table mirrors this class."""
+
+    @property
+    def TIMEZONE(self) -> str:
+        """Default timezone of a task's cron fields (a task may set its own)."""
+        return str(_raw("TIMEZONE", "Asia/Shanghai"))
+
+    @property
+    def THREAD_POOL_SIZE(self) -> int:
+        """How many executions the scheduler process runs at once."""
+        return _int("THREAD_POOL_SIZE", 10)
+
+    @property
+    def SHUTDOWN_GRACE(self) -> float:
+        """Seconds a stopping scheduler waits for running work before terminating it."""
+        return _float("SHUTDOWN_GRACE", 30.0)
+
+    @property
+    def MAX_CONFIG_BYTES(self) -> int:
+        """Largest task config accepted, in bytes of JSON."""
+        return _int("MAX_CONFIG_BYTES", 65536)
+
+    @property
+    def COMMAND_ALLOWLIST(self) -> list[str] | None:
+        """Executables a command task may run (names or absolute paths); unset means any."""
+        return _list("COMMAND_ALLOWLIST", None)
+
+
+scheduler_settings = SchedulerSettings()

@@ -1,0 +1,366 @@
+"""Scheduled tasks and their executions (tables of the original zquant scheduler)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from scheduler_app.conf import scheduler_settings
+from scheduler_app.querysets import ScheduledTaskQuerySet, TaskExecutionQuerySet
+from scheduler_app.results import trim_result, truncate_error
+from scheduler_app.schedules import InvalidSchedule, get_zone, parse_cron
+
+
+def default_timezone() -> str:
+    return scheduler_settings.TIMEZONE
+
+
+def generate_job_id() -> str:
+    """A job id that never changes, not even when the task is renamed."""
+    return f"task-{uuid.uuid4().hex}"
+
+
+class CappedTextField(models.TextField):
+    """Text cut to 60,000 characters (with a marker) whenever it is written, also by update()."""
+
+    def get_prep_value(self, value: Any) -> Any:
+        value = super().get_prep_value(value)
+        return truncate_error(value) if isinstance(value, str) else value
+
+
+class ScheduledTask(models.Model):
+    """A configured job: what to run (type and config), when (cron or interval) and how (retries)."""
+
+    class TaskType(models.TextChoices):
+        MANUAL_TASK = "manual_task", _("Manual task")
+        COMMON_TASK = "common_task", _("Scheduled task")
+        WORKFLOW = "workflow", _("Workflow")
+
+    class OverlapPolicy(models.TextChoices):
+        SKIP = "skip", _("Skip the new run")
+        QUEUE = "queue", _("Queue the new run")
+        ALLOW = "allow", _("Run both at once")
+        REPLACE = "replace", _("Terminate the running one")
+
+    class CatchUp(models.TextChoices):
+        ONCE = "once", _("Run once after downtime")
+        NONE = "none", _("Do not catch up")
+
+    class ScheduleStatus(models.TextChoices):
+        """Computed for display, never stored."""
+
+        DISABLED = "disabled", _("Disabled")
+        PAUSED = "paused", _("Paused")
+        PENDING = "pending", _("Waiting")
+        RUNNING = "running", _("Running")
+        SUCCESS = "success", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    name = models.CharField(_("name"), max_length=100, unique=True, help_text=_("Unique display name."))
+    job_id = models.CharField(
+        _("job id"),
+        max_length=100,
+        unique=True,
+        default=generate_job_id,
+        editable=False,
+        help_text=_("Id of the scheduler job; generated once and stable across renames."),
+    )
+    task_type = models.CharField(
+        _("task type"), max_length=20, choices=TaskType.choices, default=TaskType.COMMON_TASK, db_index=True
+    )
+    cron_expression = models.CharField(  # noqa: DJ001 - NULL means "no cron", as the constraints say
+        _("cron expression"),
+        max_length=100,
+        null=True,
+        blank=True,
+        help_text=_("Five fields with crontab semantics: minute hour day month weekday (Example: 0 18 * * 1-5)."),
+    )
+    interval_seconds = models.PositiveIntegerField(
+        _("interval (seconds)"), null=True, blank=True, help_text=_("Run every N seconds (Example: 300).")
+    )
+    timezone = models.CharField(
+        _("timezone"),
+        max_length=64,
+        default=default_timezone,
+        help_text=_("IANA timezone in which the cron fields are read (Example: Asia/Shanghai)."),
+    )
+    enabled = models.BooleanField(_("enabled"), default=True, db_index=True)
+    paused = models.BooleanField(_("paused"), default=False, db_index=True)
+    description = models.TextField(_("description"), blank=True, default="")
+    config = models.JSONField(
+        _("config"),
+        default=dict,
+        blank=True,
+        help_text=_('What to run, as a JSON object (Example: {"task_action": "example_task", "steps": 5}).'),
+    )
+    max_retries = models.PositiveIntegerField(
+        _("max retries"), default=3, help_text=_("How many times a failed run is retried.")
+    )
+    retry_interval = models.PositiveIntegerField(
+        _("retry interval (seconds)"), default=60, help_text=_("Wait before the first retry.")
+    )
+    retry_backoff = models.FloatField(
+        _("retry backoff"), default=1.0, help_text=_("Multiplier of the wait for each further retry; 1 keeps it fixed.")
+    )
+    timeout_seconds = models.PositiveIntegerField(
+        _("timeout (seconds)"), null=True, blank=True, help_text=_("A run longer than this is stopped and fails.")
+    )
+    overlap_policy = models.CharField(
+        _("overlap policy"),
+        max_length=10,
+        choices=OverlapPolicy.choices,
+        default=OverlapPolicy.SKIP,
+        help_text=_("What happens when a run is due while another one is still active."),
+    )
+    misfire_grace_seconds = models.PositiveIntegerField(
+        _("misfire grace (seconds)"),
+        default=300,
+        help_text=_("A run that could not start on time still starts if it is at most this late."),
+    )
+    catch_up = models.CharField(
+        _("catch-up"),
+        max_length=10,
+        choices=CatchUp.choices,
+        default=CatchUp.ONCE,
+        help_text=_("After downtime: run once for all missed occurrences, or not at all."),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("updated by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = ScheduledTaskQuerySet.as_manager()
+
+    class Meta:
+        db_table = "zq_task_scheduled_tasks"
+        ordering = ["name"]
+        verbose_name = _("scheduled task")
+        verbose_name_plural = _("scheduled tasks")
+        permissions = [("run_scheduledtask", _("Can run tasks and control executions"))]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(task_type="manual_task") | Q(cron_expression__isnull=True, interval_seconds__isnull=True),
+                name="zq_task_manual_has_no_schedule",
+                violation_error_message=_("A manual task has neither a cron expression nor an interval."),
+            ),
+            models.CheckConstraint(
+                condition=Q(task_type="manual_task")
+                | Q(cron_expression__isnull=False, interval_seconds__isnull=True)
+                | Q(cron_expression__isnull=True, interval_seconds__isnull=False),
+                name="zq_task_scheduled_has_one_schedule",
+                violation_error_message=_("A scheduled task has exactly one of a cron expression and an interval."),
+            ),
+            models.CheckConstraint(
+                condition=Q(interval_seconds__isnull=True) | Q(interval_seconds__gt=0),
+                name="zq_task_interval_positive",
+                violation_error_message=_("The interval must be at least 1 second."),
+            ),
+            models.CheckConstraint(
+                condition=~Q(cron_expression=""),
+                name="zq_task_cron_not_blank",
+                violation_error_message=_("An empty cron expression is stored as no cron expression."),
+            ),
+            models.CheckConstraint(
+                condition=Q(retry_backoff__gte=1),
+                name="zq_task_retry_backoff_at_least_one",
+                violation_error_message=_("The retry backoff is at least 1."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_scheduled(self) -> bool:
+        return self.task_type != self.TaskType.MANUAL_TASK
+
+    def clean(self) -> None:
+        """Field errors for every invariant, named after the field at fault."""
+        errors: dict[str, list[str]] = {}
+        self.name = (self.name or "").strip()
+        if not self.name:
+            errors["name"] = [gettext("A name is required.")]
+        if isinstance(self.cron_expression, str):
+            self.cron_expression = " ".join(self.cron_expression.split()) or None
+        if not self.is_scheduled:
+            if self.cron_expression:
+                errors.setdefault("cron_expression", []).append(
+                    gettext("A manual task runs only on demand: leave the cron expression empty.")
+                )
+            if self.interval_seconds is not None:
+                errors.setdefault("interval_seconds", []).append(
+                    gettext("A manual task runs only on demand: leave the interval empty.")
+                )
+        elif self.cron_expression and self.interval_seconds is not None:
+            errors.setdefault("interval_seconds", []).append(
+                gettext("Set either a cron expression or an interval, not both.")
+            )
+        elif not self.cron_expression and self.interval_seconds is None:
+            errors.setdefault("cron_expression", []).append(
+                gettext("A scheduled task needs a cron expression or an interval.")
+            )
+        if self.cron_expression and "cron_expression" not in errors:
+            try:
+                parse_cron(self.cron_expression)
+            except InvalidSchedule as error:
+                errors.setdefault("cron_expression", []).append(str(error))
+        if self.interval_seconds is not None and self.interval_seconds <= 0:
+            errors.setdefault("interval_seconds", []).append(gettext("The interval must be at least 1 second."))
+        try:
+            get_zone(self.timezone)
+        except InvalidSchedule as error:
+            errors.setdefault("timezone", []).append(str(error))
+        if self.retry_backoff is not None and self.retry_backoff < 1:
+            errors.setdefault("retry_backoff", []).append(gettext("The retry backoff is at least 1."))
+        config_error = config_problem(self.config)
+        if config_error:
+            errors.setdefault("config", []).append(config_error)
+        if errors:
+            raise ValidationError(errors)
+
+
+def config_problem(config: object) -> str | None:
+    """Why a config cannot be stored (not an object, too large), or None."""
+    if not isinstance(config, dict):
+        return gettext("The config must be a JSON object, for example {}.")
+    size = len(json.dumps(config, ensure_ascii=False, default=str).encode())
+    limit = scheduler_settings.MAX_CONFIG_BYTES
+    if size > limit:
+        return gettext("The config is %(size)s bytes; the limit is %(limit)s bytes.") % {"size": size, "limit": limit}
+    return None
+
+
+class TaskExecution(models.Model):
+    """One run of a task: its state, timing, progress, control flags, result and liveness."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        RUNNING = "running", _("Running")
+        PAUSED = "paused", _("Paused")
+        SUCCESS = "success", _("Success")
+        FAILED = "failed", _("Failed")
+        COMPLETED = "completed", _("Completed with failures")
+        TERMINATED = "terminated", _("Terminated")
+        SKIPPED = "skipped", _("Skipped")
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", _("Schedule")
+        MANUAL = "manual", _("Manual")
+        RETRY = "retry", _("Retry")
+        WORKFLOW = "workflow", _("Workflow")
+        RESUME = "resume", _("Resume")
+
+    ACTIVE_STATUSES = (Status.PENDING, Status.RUNNING, Status.PAUSED)
+    STARTED_STATUSES = (Status.RUNNING, Status.PAUSED)
+    TERMINAL_STATUSES = (Status.SUCCESS, Status.FAILED, Status.COMPLETED, Status.TERMINATED, Status.SKIPPED)
+
+    task = models.ForeignKey(
+        ScheduledTask,
+        verbose_name=_("task"),
+        on_delete=models.CASCADE,
+        db_constraint=False,  # a logical key, as in zquant: the ORM cascades, the database does not
+        related_name="executions",
+    )
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    trigger = models.CharField(_("trigger"), max_length=20, choices=Trigger.choices, default=Trigger.SCHEDULE)
+    scheduled_for = models.DateTimeField(
+        _("scheduled for"), null=True, blank=True, help_text=_("When the run was due (the planned time).")
+    )
+    start_time = models.DateTimeField(_("start time"), null=True, blank=True, db_index=True)
+    end_time = models.DateTimeField(_("end time"), null=True, blank=True)
+    duration_seconds = models.FloatField(_("duration (seconds)"), null=True, blank=True)
+    result = models.JSONField(_("result"), default=dict, blank=True)
+    error_message = CappedTextField(_("error message"), blank=True, default="")
+    output_tail = models.TextField(
+        _("output tail"), blank=True, default="", help_text=_("The last part of a command's output.")
+    )
+    retry_count = models.PositiveIntegerField(_("retry count"), default=0)
+    parent = models.ForeignKey(
+        "self",
+        verbose_name=_("parent"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_constraint=False,
+        related_name="children",
+        help_text=_("The workflow run, the retried run or the resumed run."),
+    )
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("triggered by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_constraint=False,
+        related_name="+",
+    )
+    progress_percent = models.FloatField(_("progress (%)"), default=0)
+    current_item = models.CharField(_("current item"), max_length=255, blank=True, default="")
+    total_items = models.PositiveIntegerField(_("total items"), default=0)
+    processed_items = models.PositiveIntegerField(_("processed items"), default=0)
+    estimated_end_time = models.DateTimeField(_("estimated end"), null=True, blank=True)
+    is_paused = models.BooleanField(_("pause requested"), default=False)
+    terminate_requested = models.BooleanField(_("terminate requested"), default=False)
+    host = models.CharField(_("host"), max_length=255, blank=True, default="")
+    pid = models.PositiveIntegerField(_("pid"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(_("heartbeat"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = TaskExecutionQuerySet.as_manager()
+
+    class Meta:
+        db_table = "zq_task_task_executions"
+        ordering = ["-id"]
+        verbose_name = _("task execution")
+        verbose_name_plural = _("task executions")
+        indexes = [
+            models.Index(fields=["task", "start_time"], name="zq_exec_task_start_idx"),
+            models.Index(fields=["status", "scheduled_for"], name="zq_exec_status_due_idx"),
+        ]
+        constraints = [
+            # One occurrence, one execution: a brief double leader hits this key instead of running twice.
+            models.UniqueConstraint(fields=["task", "scheduled_for"], name="zq_exec_one_per_occurrence"),
+            models.CheckConstraint(
+                condition=Q(progress_percent__gte=0, progress_percent__lte=100),
+                name="zq_exec_progress_0_100",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.task_id} {self.status}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES
+
+    def get_result(self) -> dict[str, Any]:
+        return dict(self.result or {})
+
+    def set_result(self, result: dict[str, Any] | None) -> None:
+        """Replace the stored result with its trimmed form (results.trim_result)."""
+        self.result = trim_result(result)

@@ -1,0 +1,38 @@
+"""factory_boy factories for the scheduler's models."""
+
+from __future__ import annotations
+
+import factory
+from django.contrib.auth import get_user_model
+
+from scheduler_app.models import ScheduledTask, TaskExecution
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.django.Password("pw-for-tests")
+
+
+class ScheduledTaskFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ScheduledTask
+
+    name = factory.Sequence(lambda n: f"task-{n}")
+    task_type = ScheduledTask.TaskType.COMMON_TASK
+    interval_seconds = 60
+    timezone = "Asia/Shanghai"
+    config = factory.LazyFunction(lambda: {"task_action": "example_task", "steps": 2, "duration_seconds": 0})
+
+
+class TaskExecutionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TaskExecution
+
+    task = factory.SubFactory(ScheduledTaskFactory)
+    status = TaskExecution.Status.PENDING
+    trigger = TaskExecution.Trigger.MANUAL
