@@ -13,6 +13,6 @@ $py manage.py demo_admin
 $py manage.py init_scheduler
 address="${HOST:-127.0.0.1}:${PORT:-8000}"
 echo "Admin: http://$address/admin/   (Ctrl-C stops the demo)"
-trap 'trap - INT TERM EXIT; kill 0 2>/dev/null; wait' INT TERM EXIT
+trap 'trap - INT TERM EXIT; kill $(jobs -p) 2>/dev/null; wait' INT TERM EXIT
 $py manage.py runserver "$address" --noreload &
 wait
