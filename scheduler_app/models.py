@@ -328,6 +328,9 @@ class TaskExecution(models.Model):
     host = models.CharField(_("host"), max_length=255, blank=True, default="")
     pid = models.PositiveIntegerField(_("pid"), null=True, blank=True)
     heartbeat_at = models.DateTimeField(_("heartbeat"), null=True, blank=True)
+    worker = models.CharField(
+        _("worker"), max_length=255, blank=True, default="", help_text=_("The process or Celery worker that ran it.")
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -364,3 +367,47 @@ class TaskExecution(models.Model):
     def set_result(self, result: dict[str, Any] | None) -> None:
         """Replace the stored result with its trimmed form (results.trim_result)."""
         self.result = trim_result(result)
+
+
+class SchedulerState(models.Model):
+    """The single row (pk=1) shared by all processes: the schedule version and the leader lease.
+
+    Every change the scheduler must see bumps `schedule_version` (in transaction.on_commit); the
+    scheduler polls it. The leader holds the lease while `lease_expires_at` is in the future.
+    """
+
+    schedule_version = models.BigIntegerField(_("schedule version"), default=0)
+    changed_at = models.DateTimeField(_("changed at"), null=True, blank=True)
+    leader = models.CharField(_("leader node"), max_length=100, blank=True, default="")
+    lease_expires_at = models.DateTimeField(_("lease expires at"), null=True, blank=True)
+
+    class Meta:
+        db_table = "zq_task_scheduler_state"
+        verbose_name = _("scheduler state")
+        verbose_name_plural = _("scheduler state")
+
+    def __str__(self) -> str:
+        return f"version {self.schedule_version}, leader {self.leader or '-'}"
+
+
+class SchedulerNode(models.Model):
+    """One row per runscheduler process: where it runs, when it last beat, what it has seen."""
+
+    node_id = models.CharField(_("node id"), max_length=100, unique=True)
+    host = models.CharField(_("host"), max_length=255)
+    pid = models.PositiveIntegerField(_("pid"))
+    started_at = models.DateTimeField(_("started at"))
+    last_heartbeat = models.DateTimeField(_("last heartbeat"), db_index=True)
+    stopped_at = models.DateTimeField(_("stopped at"), null=True, blank=True)
+    is_leader = models.BooleanField(_("leader"), default=False)
+    version_seen = models.BigIntegerField(_("schedule version seen"), default=0)
+    jobs = models.PositiveIntegerField(_("jobs"), default=0)
+
+    class Meta:
+        db_table = "zq_task_scheduler_nodes"
+        ordering = ["-last_heartbeat"]
+        verbose_name = _("scheduler process")
+        verbose_name_plural = _("scheduler processes")
+
+    def __str__(self) -> str:
+        return self.node_id
