@@ -132,6 +132,13 @@ class ScheduledTask(models.Model):
         default=CatchUp.ONCE,
         help_text=_("After downtime: run once for all missed occurrences, or not at all."),
     )
+    schedule_error = models.TextField(
+        _("schedule error"),
+        blank=True,
+        default="",
+        editable=False,
+        help_text=_("Set by the scheduler when it cannot build this task's trigger; empty when all is well."),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("created by"),
@@ -327,6 +334,12 @@ class TaskExecution(models.Model):
     terminate_requested = models.BooleanField(_("terminate requested"), default=False)
     host = models.CharField(_("host"), max_length=255, blank=True, default="")
     pid = models.PositiveIntegerField(_("pid"), null=True, blank=True)
+    child_pid = models.PositiveIntegerField(
+        _("child process group"),
+        null=True,
+        blank=True,
+        help_text=_("Process group of a running command, so that a crashed run's children can be killed."),
+    )
     heartbeat_at = models.DateTimeField(_("heartbeat"), null=True, blank=True)
     worker = models.CharField(
         _("worker"), max_length=255, blank=True, default="", help_text=_("The process or Celery worker that ran it.")
