@@ -62,5 +62,35 @@ class SchedulerSettings:
         """Executables a command task may run (names or absolute paths); unset means any."""
         return _list("COMMAND_ALLOWLIST", None)
 
+    @property
+    def HEARTBEAT_SECONDS(self) -> float:
+        """How often a process writes the heartbeat of the executions it runs."""
+        return _float("HEARTBEAT_SECONDS", 5.0)
+
+    @property
+    def MARKET_DATA_PROVIDER(self) -> str:
+        """Dotted path of the MarketDataProvider class the data-sync actions read from."""
+        return str(_raw("MARKET_DATA_PROVIDER", "marketdata.providers.SampleProvider"))
+
+    @property
+    def POLL_SECONDS(self) -> float:
+        """How often the scheduler process looks for schedule changes and queued runs."""
+        return _float("POLL_SECONDS", 0.2)
+
+    @property
+    def RESYNC_SECONDS(self) -> float:
+        """Full reconciliation of jobs with tasks, as a safety net beside the version check."""
+        return _float("RESYNC_SECONDS", 60.0)
+
+    @property
+    def LEASE_SECONDS(self) -> float:
+        """How long the leader's lease lasts; a standby takes over when it is not renewed in time."""
+        return _float("LEASE_SECONDS", 15.0)
+
+    @property
+    def ORPHAN_SECONDS(self) -> float:
+        """A running execution whose heartbeat is older than this is treated as orphaned."""
+        return _float("ORPHAN_SECONDS", 30.0)
+
 
 scheduler_settings = SchedulerSettings()

@@ -6,6 +6,7 @@ next to manage.py). The scheduler's own settings (`SCHEDULER_*`) are documented 
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 import environ
@@ -51,6 +52,9 @@ elif _db["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+    # Tests use a file, one per test process: scheduler processes started by tests and worker threads
+    # must share the test database, which an in-memory SQLite database cannot do.
+    _db["TEST"] = {"NAME": os.path.join(tempfile.gettempdir(), f"zquant-test-{os.getpid()}.sqlite3")}
 _db["CONN_HEALTH_CHECKS"] = True
 _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -73,7 +77,7 @@ THIRD_PARTY_APPS = [
     "drf_spectacular_sidecar",
     "django_apscheduler",
 ]
-LOCAL_APPS = ["scheduler_app"]
+LOCAL_APPS = ["scheduler_app", "marketdata"]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
 MIDDLEWARE = [
@@ -125,13 +129,18 @@ WHITENOISE_USE_FINDERS = DEBUG
 
 # REST FRAMEWORK
 REST_FRAMEWORK = {
+    # Token first: an anonymous request gets 401 with a "Token" challenge (session alone would give 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "scheduler_app.api.pagination.StandardPagination",
+    "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "scheduler_app.api.exception_handler.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "zquant scheduler API",
@@ -141,6 +150,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "TaskTypeEnum": "scheduler_app.models.ScheduledTask.TaskType",
+        "OverlapPolicyEnum": "scheduler_app.models.ScheduledTask.OverlapPolicy",
+        "CatchUpEnum": "scheduler_app.models.ScheduledTask.CatchUp",
+        "ScheduleStatusEnum": "scheduler_app.models.ScheduledTask.ScheduleStatus",
+        "ExecutionStatusEnum": "scheduler_app.models.TaskExecution.Status",
+        "ExecutionTriggerEnum": "scheduler_app.models.TaskExecution.Trigger",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "scheduler_app.api.schema.add_auth_error_responses",
+    ],
 }
 
 # LOGGING

@@ -2,7 +2,9 @@
 
 Differences from zquant's init script, on purpose: the STEP tasks and the workflow steps are manual
 tasks (they run inside their workflow, or on demand) instead of also firing on their own cron at the
-same time as the workflow (weak spot 28); the data steps call actions instead of job scripts.
+same time as the workflow (weak spot 28); the data steps call actions instead of job scripts, against
+the configured market-data provider (the bundled offline sample by default). The daily steps sync the
+last 30 trading days (`lookback_days`), so the factor step has the history its 20-day factors need.
 Creating is idempotent: a task whose name exists is left exactly as it is.
 """
 
@@ -94,13 +96,13 @@ DEMO_TASKS: dict[str, dict[str, Any]] = {
     },
     "STEP3-同步日线数据（当日）": {
         "task_type": MANUAL,
-        "config": {"task_action": "sync_all_daily_data"},
+        "config": {"task_action": "sync_all_daily_data", "lookback_days": 30},
         "timeout_seconds": 36000,
         "retry_interval": 600,
     },
     "STEP4-同步每日指标数据（当日）": {
         "task_type": MANUAL,
-        "config": {"task_action": "sync_daily_basic_data"},
+        "config": {"task_action": "sync_daily_basic_data", "lookback_days": 30},
         "timeout_seconds": 36000,
         "retry_interval": 600,
     },

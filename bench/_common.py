@@ -1,0 +1,83 @@
+"""Shared benchmark plumbing: a throwaway database, Django set-up, scheduler processes, percentiles."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DB = "mysql://root@127.0.0.1:3306/zq_bench"
+
+
+def setup(database_url: str | None = None) -> str:
+    """Point Django at a fresh benchmark database (created and migrated) and return its URL."""
+    url = database_url or os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zquant_site.settings")
+    sys.path.insert(0, str(ROOT))
+    if url.startswith("mysql"):
+        import MySQLdb
+
+        name = url.rsplit("/", 1)[1]
+        server = MySQLdb.connect(host="127.0.0.1", user="root")
+        server.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+        server.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        server.close()
+    elif url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return url
+
+
+def start_scheduler(*args: str, env: dict[str, str] | None = None, log: str = "/tmp/bench-scheduler.log"):
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "runscheduler", *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop_scheduler(proc: subprocess.Popen) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=60)
+
+
+def wait_leader(proc: subprocess.Popen, timeout: float = 30) -> None:
+    from scheduler_app.models import SchedulerNode
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if SchedulerNode.objects.filter(pid=proc.pid, is_leader=True).exists():
+            return
+        if proc.poll() is not None:
+            raise SystemExit(f"scheduler exited with {proc.returncode}")
+        time.sleep(0.05)
+    raise SystemExit("scheduler did not become leader")
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def table(headers: list[str], rows: list[list[object]]) -> str:
+    cells = [headers, *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)

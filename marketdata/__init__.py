@@ -1,0 +1,1 @@
+"""Market data for the data-sync and factor actions: stocks, trading calendar, daily bars, factors."""

@@ -1,0 +1,21 @@
+"""Routes of the scheduler API, mounted at /api/v1/scheduler/ in the namespace "api"."""
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from scheduler_app.api import views
+
+app_name = "api"
+
+router = SimpleRouter()
+router.register("tasks", views.TaskViewSet, basename="task")
+router.register(r"tasks/(?P<task_pk>[^/.]+)/executions", views.TaskExecutionViewSet, basename="task-execution")
+router.register("executions", views.ExecutionViewSet, basename="execution")
+
+urlpatterns = [
+    path("stats/", views.StatsView.as_view(), name="stats"),
+    path("workflows/validate/", views.WorkflowValidateView.as_view(), name="workflow-validate"),
+    path("schedules/preview/", views.SchedulePreviewView.as_view(), name="schedule-preview"),
+    path("scheduler/status/", views.SchedulerStatusView.as_view(), name="scheduler-status"),
+    *router.urls,
+]

@@ -1,0 +1,445 @@
+"""API views: parse with an input serializer, call one service or selector, render with an output serializer.
+
+No view writes a model itself (style rule R12): every write goes through scheduler_app.services, so
+the API, the admin and the scheduler share one behaviour. Errors are mapped in exception_handler.py.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext
+from django.views.defaults import page_not_found
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ParseError
+from rest_framework.generics import get_object_or_404
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from scheduler_app import selectors
+from scheduler_app.api import serializers as s
+from scheduler_app.api.filters import ExecutionFilter, TaskExecutionFilter, TaskFilter
+from scheduler_app.api.pagination import StandardPagination
+from scheduler_app.api.permissions import ADD_TASK, CHANGE_TASK, DELETE_TASK, RUN_TASK, SchedulerPermission
+from scheduler_app.conf import scheduler_settings
+from scheduler_app.models import ScheduledTask, TaskExecution
+from scheduler_app.schedules import InvalidSchedule, describe_schedule, get_zone, next_fire_times
+from scheduler_app.services import executions as execution_services
+from scheduler_app.services import tasks as task_services
+
+ERROR = s.ErrorSerializer
+FIELD_ERRORS = OpenApiResponse(OpenApiTypes.OBJECT, description="Field name → list of messages.")
+NOT_FOUND = OpenApiResponse(ERROR, description="No such object.")
+CONFLICT = OpenApiResponse(ERROR, description="The current state does not allow it; `code` says why.")
+
+
+def _task_out(task: ScheduledTask) -> dict[str, Any]:
+    return s.TaskOutputSerializer(selectors.task_get(pk=task.pk)).data
+
+
+def _execution_out(execution: TaskExecution) -> dict[str, Any]:
+    execution.refresh_from_db()
+    return s.ExecutionOutputSerializer(selectors.executions_with_task_names([execution])[0]).data
+
+
+class SchedulerViewMixin:
+    permission_classes = [SchedulerPermission]
+    pagination_class = StandardPagination
+    required_permissions: dict[str, str] = {}
+
+
+# ---------------------------------------------------------------------------------------------- tasks
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List tasks", responses={200: s.TaskOutputSerializer(many=True), 400: FIELD_ERRORS}),
+    retrieve=extend_schema(summary="Read a task", responses={200: s.TaskOutputSerializer, 404: NOT_FOUND}),
+    create=extend_schema(
+        summary="Create a task",
+        request=s.TaskInputSerializer,
+        responses={201: s.TaskOutputSerializer, 400: FIELD_ERRORS},
+    ),
+    update=extend_schema(
+        summary="Replace a task (fields left out take their defaults)",
+        request=s.TaskInputSerializer,
+        responses={200: s.TaskOutputSerializer, 400: FIELD_ERRORS, 404: NOT_FOUND, 409: CONFLICT},
+    ),
+    partial_update=extend_schema(
+        summary="Change some fields of a task",
+        request=s.TaskInputSerializer(partial=True),
+        responses={200: s.TaskOutputSerializer, 400: FIELD_ERRORS, 404: NOT_FOUND, 409: CONFLICT},
+    ),
+    destroy=extend_schema(
+        summary="Delete a task and its history (refused while a workflow uses it or a run has started)",
+        responses={204: None, 404: NOT_FOUND, 409: CONFLICT},
+    ),
+)
+class TaskViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
+    """Scheduled tasks: CRUD, state changes and "run now"."""
+
+    queryset = ScheduledTask.objects.all()
+    serializer_class = s.TaskOutputSerializer
+    filterset_class = TaskFilter
+    required_permissions = {
+        "create": ADD_TASK,
+        "copy": ADD_TASK,
+        "update": CHANGE_TASK,
+        "partial_update": CHANGE_TASK,
+        "enable": CHANGE_TASK,
+        "disable": CHANGE_TASK,
+        "pause": CHANGE_TASK,
+        "resume": CHANGE_TASK,
+        "destroy": DELETE_TASK,
+        "trigger": RUN_TASK,
+    }
+
+    def get_queryset(self):
+        return selectors.task_list().order_by("name")
+
+    def _page(self, queryset) -> list[ScheduledTask]:
+        # Paginate ids only (an index scan), then load the page with its computed fields.
+        ids = self.paginate_queryset(queryset.values_list("pk", flat=True))
+        return selectors.task_page(ids=ids)
+
+    def _task(self) -> ScheduledTask:
+        """The task of a detail route, without filters or annotations (writes re-read it afterwards)."""
+        return get_object_or_404(ScheduledTask, pk=self.kwargs["pk"])
+
+    def list(self, request: Request) -> Response:
+        page = self._page(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(s.TaskOutputSerializer(page, many=True).data)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(s.TaskOutputSerializer(selectors.task_get(pk=pk)).data)
+
+    def create(self, request: Request) -> Response:
+        serializer = s.TaskInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        task = task_services.task_create(data=serializer.validated_data, user=request.user)
+        return Response(_task_out(task), status=HTTPStatus.CREATED)
+
+    def update(self, request: Request, pk: str, partial: bool = False) -> Response:
+        task = self._task()
+        serializer = s.TaskInputSerializer(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        if not partial:
+            data = {**s.task_replace_defaults(), **data}
+        task = task_services.task_update(task=task, data=data, user=request.user)
+        return Response(_task_out(task))
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        return self.update(request, pk, partial=True)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        task_services.task_delete(task=self._task())
+        return Response(status=HTTPStatus.NO_CONTENT)
+
+    def _state_change(self, service) -> Response:
+        task = service(task=self._task(), user=self.request.user)
+        return Response(_task_out(task))
+
+    @extend_schema(summary="Enable (idempotent)", request=None, responses={200: s.TaskOutputSerializer, 404: NOT_FOUND})
+    @action(detail=True, methods=["post"])
+    def enable(self, request: Request, pk: str) -> Response:
+        return self._state_change(task_services.task_enable)
+
+    @extend_schema(
+        summary="Disable (idempotent; refused while an enabled workflow uses the task)",
+        request=None,
+        responses={200: s.TaskOutputSerializer, 404: NOT_FOUND, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["post"])
+    def disable(self, request: Request, pk: str) -> Response:
+        return self._state_change(task_services.task_disable)
+
+    @extend_schema(summary="Pause (idempotent)", request=None, responses={200: s.TaskOutputSerializer, 404: NOT_FOUND})
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, pk: str) -> Response:
+        return self._state_change(task_services.task_pause)
+
+    @extend_schema(
+        summary="Resume (idempotent)",
+        request=None,
+        responses={200: s.TaskOutputSerializer, 400: FIELD_ERRORS, 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str) -> Response:
+        return self._state_change(task_services.task_resume)
+
+    @extend_schema(
+        summary="Copy: a disabled copy named <name>_副本",
+        request=None,
+        responses={201: s.TaskOutputSerializer, 400: FIELD_ERRORS, 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["post"])
+    def copy(self, request: Request, pk: str) -> Response:
+        task = task_services.task_copy(task=self._task(), user=request.user)
+        return Response(_task_out(task), status=HTTPStatus.CREATED)
+
+    @extend_schema(
+        summary="Run now: queue a manual run (the scheduler process runs it)",
+        request=None,
+        responses={202: s.ExecutionOutputSerializer, 404: NOT_FOUND, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["post"])
+    def trigger(self, request: Request, pk: str) -> Response:
+        execution = task_services.task_trigger(task=self._task(), user=request.user)
+        return Response(_execution_out(execution), status=HTTPStatus.ACCEPTED)
+
+    @extend_schema(
+        summary="Statistics of this task's runs",
+        parameters=[s.StatsQuerySerializer],
+        responses={200: s.StatsSerializer, 400: FIELD_ERRORS, 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
+    def stats(self, request: Request, pk: str) -> Response:
+        query = s.StatsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        stats = selectors.task_stats(task=self._task(), days=query.validated_data["days"])
+        return Response(s.StatsSerializer(stats).data)
+
+    @extend_schema(
+        summary="The readable schedule and the next N fire times (none for a manual task)",
+        parameters=[s.NextRunsQuerySerializer],
+        responses={200: s.NextRunsSerializer, 400: FIELD_ERRORS, 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["get"], url_path="next-runs", filterset_class=None, pagination_class=None)
+    def next_runs(self, request: Request, pk: str) -> Response:
+        query = s.NextRunsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        answer = selectors.task_next_runs(task=self._task(), count=query.validated_data["count"])
+        return Response(s.NextRunsSerializer(answer).data)
+
+    @extend_schema(
+        summary="The steps of a workflow, in config order",
+        responses={200: s.TaskOutputSerializer(many=True), 400: OpenApiResponse(ERROR), 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["get"], url_path="workflow-tasks", filterset_class=None, pagination_class=None)
+    def workflow_tasks(self, request: Request, pk: str) -> Response:
+        steps = selectors.workflow_steps(task=self._task())
+        return Response(s.TaskOutputSerializer(steps, many=True).data)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="A task's run history, newest first",
+        responses={200: s.ExecutionOutputSerializer(many=True), 400: FIELD_ERRORS, 404: NOT_FOUND},
+    )
+)
+class TaskExecutionViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
+    """GET tasks/{task_pk}/executions/: one task's executions."""
+
+    queryset = TaskExecution.objects.all()
+    serializer_class = s.ExecutionOutputSerializer
+    filterset_class = TaskExecutionFilter
+
+    def get_queryset(self):
+        return selectors.execution_list().filter(task_id=self.kwargs["task_pk"])
+
+    def list(self, request: Request, task_pk: str) -> Response:
+        task = get_object_or_404(ScheduledTask.objects.only("pk", "name"), pk=task_pk)
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        for execution in page:
+            execution.task_name = task.name
+        return self.get_paginated_response(s.ExecutionOutputSerializer(page, many=True).data)
+
+
+# ---------------------------------------------------------------------------------------------- executions
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="All executions, newest first",
+        responses={200: s.ExecutionOutputSerializer(many=True), 400: FIELD_ERRORS},
+    ),
+    retrieve=extend_schema(summary="Read an execution", responses={200: s.ExecutionDetailSerializer, 404: NOT_FOUND}),
+)
+class ExecutionViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
+    """Executions: history and the operator's controls."""
+
+    queryset = TaskExecution.objects.all()
+    serializer_class = s.ExecutionOutputSerializer
+    filterset_class = ExecutionFilter
+    required_permissions = {"pause": RUN_TASK, "resume": RUN_TASK, "terminate": RUN_TASK, "rerun": RUN_TASK}
+
+    def get_queryset(self):
+        return selectors.execution_list()
+
+    def _execution(self) -> TaskExecution:
+        return get_object_or_404(TaskExecution, pk=self.kwargs["pk"])
+
+    def list(self, request: Request) -> Response:
+        page = selectors.executions_with_task_names(self.paginate_queryset(self.filter_queryset(self.get_queryset())))
+        return self.get_paginated_response(s.ExecutionOutputSerializer(page, many=True).data)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(s.ExecutionDetailSerializer(selectors.execution_get(pk=pk)).data)
+
+    @extend_schema(
+        summary="Ask the runner to pause a running execution",
+        request=None,
+        responses={200: s.ExecutionOutputSerializer, 404: NOT_FOUND, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, pk: str) -> Response:
+        execution = execution_services.execution_pause(execution=self._execution(), user=request.user)
+        return Response(_execution_out(execution))
+
+    @extend_schema(
+        summary="Continue a paused run (200), or restart a failed or terminated one from its checkpoint (202)",
+        request=None,
+        responses={
+            200: s.ExecutionOutputSerializer,
+            202: OpenApiResponse(s.ExecutionOutputSerializer, description="The new run."),
+            404: NOT_FOUND,
+            409: CONFLICT,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str) -> Response:
+        execution = self._execution()
+        resumed = execution_services.execution_resume(execution=execution, user=request.user)
+        status = HTTPStatus.OK if resumed.pk == execution.pk else HTTPStatus.ACCEPTED
+        return Response(_execution_out(resumed), status=status)
+
+    @extend_schema(
+        summary="Cancel a pending run (200) or ask the runner to stop a started one (202)",
+        request=None,
+        responses={
+            200: s.ExecutionOutputSerializer,
+            202: OpenApiResponse(s.ExecutionOutputSerializer, description="Termination requested."),
+            404: NOT_FOUND,
+            409: CONFLICT,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def terminate(self, request: Request, pk: str) -> Response:
+        execution = execution_services.execution_terminate(execution=self._execution(), user=request.user)
+        status = HTTPStatus.ACCEPTED if execution.is_active else HTTPStatus.OK
+        return Response(_execution_out(execution), status=status)
+
+    @extend_schema(
+        summary="Queue a new manual run of the same task",
+        request=None,
+        responses={202: s.ExecutionOutputSerializer, 404: NOT_FOUND, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["post"])
+    def rerun(self, request: Request, pk: str) -> Response:
+        execution = execution_services.execution_rerun(execution=self._execution(), user=request.user)
+        return Response(_execution_out(execution), status=HTTPStatus.ACCEPTED)
+
+
+# ---------------------------------------------------------------------------------------------- the rest
+
+
+class StatsView(APIView):
+    """GET stats/: statistics of all executions."""
+
+    permission_classes = [SchedulerPermission]
+
+    @extend_schema(
+        summary="Statistics of all runs",
+        parameters=[s.StatsQuerySerializer],
+        responses={200: s.StatsSerializer, 400: FIELD_ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        query = s.StatsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(s.StatsSerializer(selectors.task_stats(days=query.validated_data["days"])).data)
+
+
+class WorkflowValidateView(APIView):
+    """POST workflows/validate/: check a workflow config without saving (a read: no write permission needed)."""
+
+    permission_classes = [SchedulerPermission]
+
+    @extend_schema(
+        summary="Check a workflow config without saving it",
+        request=s.WorkflowValidateInputSerializer,
+        responses={200: s.WorkflowValidateSerializer, 400: FIELD_ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = s.WorkflowValidateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        errors = task_services.workflow_config_errors(
+            config=serializer.validated_data["config"], workflow_id=serializer.validated_data.get("task_id")
+        )
+        message = gettext("The configuration is valid.") if not errors else "; ".join(errors)
+        return Response(s.WorkflowValidateSerializer({"valid": not errors, "message": message, "errors": errors}).data)
+
+
+class SchedulePreviewView(APIView):
+    """POST schedules/preview/: describe a cron expression or an interval and list its next runs."""
+
+    permission_classes = [SchedulerPermission]
+
+    @extend_schema(
+        summary="Check a cron expression or an interval; its description and next runs",
+        request=s.SchedulePreviewInputSerializer,
+        responses={
+            200: s.SchedulePreviewSerializer,
+            400: OpenApiResponse(s.SchedulePreviewSerializer, description="valid is false; errors by field."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        try:
+            serializer = s.SchedulePreviewInputSerializer(data=request.data)
+        except ParseError as error:
+            return self._invalid({"non_field_errors": [str(error.detail)]})
+        if not serializer.is_valid():
+            return self._invalid({key: [str(m) for m in value] for key, value in _flat(serializer.errors).items()})
+        data = serializer.validated_data
+        cron, interval = data.get("cron_expression"), data.get("interval_seconds")
+        cron = cron.strip() if isinstance(cron, str) else None
+        zone = data.get("timezone") or scheduler_settings.TIMEZONE
+        if cron and interval:
+            both = gettext("Set either a cron expression or an interval, not both.")
+            return self._invalid({"interval_seconds": [both]})
+        if not cron and not interval:
+            return self._invalid({"cron_expression": [gettext("Give a cron expression or an interval.")]})
+        try:
+            get_zone(zone)
+        except InvalidSchedule as error:
+            return self._invalid({"timezone": [str(error)]})
+        try:
+            times = next_fire_times(cron_expression=cron, interval_seconds=interval, timezone=zone, count=data["count"])
+            description = describe_schedule(cron_expression=cron, interval_seconds=interval)
+        except InvalidSchedule as error:
+            return self._invalid({"cron_expression" if cron else "interval_seconds": [str(error)]})
+        answer = {"valid": True, "description": description, "timezone": zone, "next_runs": times, "errors": {}}
+        return Response(s.SchedulePreviewSerializer(answer).data)
+
+    @staticmethod
+    def _invalid(errors: dict[str, list[str]]) -> Response:
+        answer = {"valid": False, "description": None, "timezone": None, "next_runs": [], "errors": errors}
+        return Response(s.SchedulePreviewSerializer(answer).data, status=HTTPStatus.BAD_REQUEST)
+
+
+def _flat(errors: Any) -> dict[str, list[str]]:
+    if isinstance(errors, dict):
+        return {key: value if isinstance(value, list) else [str(value)] for key, value in errors.items()}
+    return {"non_field_errors": [str(error) for error in errors]}
+
+
+class SchedulerStatusView(APIView):
+    """GET scheduler/status/: is a scheduler process alive, and which one leads."""
+
+    permission_classes = [SchedulerPermission]
+
+    @extend_schema(summary="Scheduler health: leader, heartbeats, jobs, version", responses=s.SchedulerStatusSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(s.SchedulerStatusSerializer(selectors.scheduler_status()).data)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """The site's 404 handler: JSON in DRF's shape under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": gettext("Not found.")}, status=HTTPStatus.NOT_FOUND)
+    return page_not_found(request, exception)

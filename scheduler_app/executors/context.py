@@ -1,0 +1,452 @@
+"""ExecutionContext (what an executor reports through) and the per-process ExecutionMonitor thread.
+
+The context turns progress into row updates (percent, ETA, live result), holds the run while it is
+paused and raises ExecutionStopped when termination was requested or the time limit passed. Control
+flags reach it through one ExecutionMonitor per process: every 0.5 s a single query reads the flags
+of all registered executions, and every SCHEDULER_HEARTBEAT_SECONDS a single UPDATE writes their
+heartbeat. Every write is a conditional UPDATE on an active status, so a terminal row is never
+changed, and none of them commits or rolls back the caller's transaction (weak spot 24).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import DatabaseError, connection
+from django.utils import timezone
+
+from scheduler_app.conf import scheduler_settings
+from scheduler_app.executors.base import ExecutionTerminated, ExecutionTimedOut
+from scheduler_app.models import TaskExecution
+from scheduler_app.results import trim_result
+
+logger = logging.getLogger("scheduler_app.executions")
+
+STARTED = TaskExecution.STARTED_STATUSES
+RUNNING = TaskExecution.Status.RUNNING
+PAUSED = TaskExecution.Status.PAUSED
+
+
+class ExecutionContext:
+    """What an executor sees of its run: config, progress reporting, control checks, checkpoints.
+
+    One context per execution, used by the thread that runs it (the monitor thread only sets flags).
+    """
+
+    progress_interval = 0.5  # at most one progress UPDATE per this many seconds (unless forced)
+    output_interval = 1.0  # at most one output_tail UPDATE per this many seconds
+    pause_poll = 0.2  # how often a paused run looks at its flags
+
+    def __init__(
+        self,
+        execution: TaskExecution,
+        *,
+        monitor: ExecutionMonitor | None = None,
+        timeout: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.execution = execution
+        self.execution_id: int = execution.pk
+        self.task = execution.task
+        self.config: dict[str, Any] = dict(self.task.config or {})
+        self.worker = execution.worker
+        self.logger = logging.LoggerAdapter(logger, {"execution_id": execution.pk})
+        self.monitor = monitor
+        self.timeout = timeout
+        self._clock = clock
+        self._started = clock()
+        self._started_at = execution.start_time or timezone.now()
+        self._paused_total = 0.0
+        self._pause_began: float | None = None
+        # Flags, written by the monitor thread; plain attribute writes are atomic in CPython.
+        self._pause_flag = bool(execution.is_paused)
+        self._terminate_flag = bool(execution.terminate_requested)
+        self._ended_elsewhere: str | None = None
+        # Progress state and the live result written with it.
+        self.processed: int | None = execution.processed_items or None
+        self.total: int | None = execution.total_items or None
+        self.current_item: str = execution.current_item or ""
+        self.percent: float = execution.progress_percent or 0.0
+        self.message: str = ""
+        self.result_fields: dict[str, Any] = {}
+        self.base_result: dict[str, Any] = {}
+        resume_id = (execution.result or {}).get("resume_from_execution_id")
+        if resume_id:
+            self.base_result["resume_from_execution_id"] = resume_id
+        self._resume_from_id: int | None = resume_id if isinstance(resume_id, int) else None
+        self._resume_from: TaskExecution | bool | None = False  # False: not loaded yet
+        self._dirty = False
+        self._last_write = float("-inf")
+        self.output_tail: str | None = None
+        self._output_dirty = False
+        self._last_output_write = float("-inf")
+
+    def __repr__(self) -> str:
+        return f"<ExecutionContext #{self.execution_id} task={self.task.pk}>"
+
+    # ------------------------------------------------------------------ control
+
+    def _apply_flags(self, *, is_paused: bool, terminate_requested: bool) -> None:
+        self._pause_flag = is_paused
+        self._terminate_flag = terminate_requested
+
+    def _apply_ended(self, status: str) -> None:
+        """Someone else ended the row (orphan recovery, a forced terminate): stop the work."""
+        self._ended_elsewhere = status
+
+    @property
+    def pause_requested(self) -> bool:
+        return self._pause_flag
+
+    @property
+    def terminate_requested(self) -> bool:
+        return self._terminate_flag or self._ended_elsewhere is not None
+
+    @property
+    def timed_out(self) -> bool:
+        return self.timeout is not None and self.active_seconds() > self.timeout
+
+    @property
+    def should_stop(self) -> bool:
+        """True when the work must stop (terminate requested, the row ended elsewhere, or timed out)."""
+        return self.terminate_requested or self.timed_out
+
+    def active_seconds(self) -> float:
+        """Seconds the run has been working, paused time not counted."""
+        paused = self._paused_total
+        if self._pause_began is not None:
+            paused += self._clock() - self._pause_began
+        return self._clock() - self._started - paused
+
+    def limit_time(self, seconds: float | None) -> None:
+        """Tighten the time limit (a command's own timeout_seconds); it never gets longer."""
+        if seconds is not None and (self.timeout is None or seconds < self.timeout):
+            self.timeout = seconds
+
+    def raise_if_stopping(self) -> None:
+        """Raise ExecutionTerminated / ExecutionTimedOut when the run must stop; never blocks."""
+        if self._ended_elsewhere is not None:
+            raise ExecutionTerminated(f"the run was ended elsewhere ({self._ended_elsewhere})")
+        if self._terminate_flag:
+            raise ExecutionTerminated()
+        if self.timed_out:
+            raise ExecutionTimedOut(self.timeout)
+
+    def check(
+        self,
+        *,
+        on_pause: Callable[[], None] | None = None,
+        on_resume: Callable[[], None] | None = None,
+    ) -> None:
+        """Raise when the run must stop; block while it is paused (status `paused` meanwhile).
+
+        `on_pause` / `on_resume` let an executor hold its own work too (a command's process group
+        gets SIGSTOP / SIGCONT). Paused time does not count toward the time limit.
+        """
+        self.raise_if_stopping()
+        if not self._pause_flag:
+            return
+        self._pause_began = self._clock()
+        self._set_status(RUNNING, PAUSED)
+        self.logger.info("execution #%s paused", self.execution_id)
+        if on_pause is not None:
+            on_pause()
+        try:
+            while self._pause_flag:
+                if self.terminate_requested:
+                    break
+                time.sleep(self.pause_poll)
+        finally:
+            self._paused_total += self._clock() - self._pause_began
+            self._pause_began = None
+        self.raise_if_stopping()
+        if on_resume is not None:
+            on_resume()
+        self._set_status(PAUSED, RUNNING)
+        self.logger.info("execution #%s resumed", self.execution_id)
+
+    def sleep(self, seconds: float, *, step: float = 0.2) -> None:
+        """Wait `seconds` of working time, checking for pause and stop at least every `step` s."""
+        remaining = max(0.0, seconds)
+        while True:
+            self.check()
+            if remaining <= 0:
+                return
+            chunk = min(step, remaining)
+            time.sleep(chunk)
+            remaining -= chunk
+
+    def _set_status(self, old: str, new: str) -> None:
+        self._update({"status": new}, statuses=(old,))
+
+    # ------------------------------------------------------------------ progress
+
+    def progress(
+        self,
+        processed: int | None = None,
+        total: int | None = None,
+        current_item: str | None = None,
+        message: str | None = None,
+        percent: float | None = None,
+        *,
+        force: bool = False,
+        check: bool = True,
+        write: bool = True,
+        **result_fields: Any,
+    ) -> None:
+        """Record progress; written at most every `progress_interval` s unless forced or finished.
+
+        Percent is `percent` when given, else processed / total. The ETA extrapolates the working
+        time per processed item. Extra keyword arguments go into the live result (whitelisted keys
+        survive, see results.RESULT_KEYS). With `check=True` (default) this also calls check();
+        with `write=False` it only records (the next write, a checkpoint say, carries it).
+        """
+        if check:
+            self.check()
+        if processed is not None:
+            self.processed = max(0, int(processed))
+        if total is not None:
+            self.total = max(0, int(total))
+        if current_item is not None:
+            self.current_item = str(current_item)[:255]
+        if message is not None:
+            self.message = str(message)
+        if percent is not None:
+            self.percent = _clamp(float(percent))
+        elif self.total:
+            self.percent = _clamp(round((self.processed or 0) / self.total * 100, 2))
+        self.result_fields.update(result_fields)
+        self._dirty = True
+        finished = bool(self.total) and (self.processed or 0) >= (self.total or 0)
+        if not write:
+            return
+        if force or finished or self._clock() - self._last_write >= self.progress_interval:
+            self.flush()
+
+    def checkpoint(self, last_item: str, **data: Any) -> None:
+        """Record that every item up to and including `last_item` is done (written at once).
+
+        A resumed run skips exactly these items: the checkpoint means "completed", never "in
+        progress" (zquant's checkpoint skipped the item that was running: weak spot 25).
+        """
+        self.current_item = str(last_item)[:255]
+        self.result_fields["checkpoint"] = {"last_item": str(last_item), **data}
+        self._dirty = True
+        self.flush()
+
+    def flush(self) -> None:
+        """Write pending progress now."""
+        if not self._dirty:
+            return
+        fields: dict[str, Any] = {
+            "progress_percent": self.percent,
+            "current_item": self.current_item,
+            "estimated_end_time": self._eta(),
+            "result": trim_result(self.live_result()),
+        }
+        if self.processed is not None:
+            fields["processed_items"] = self.processed
+        if self.total is not None:
+            fields["total_items"] = self.total
+        if self._output_dirty:
+            fields["output_tail"] = self.output_tail or ""
+            self._output_dirty = False
+            self._last_output_write = self._clock()
+        self._update(fields)
+        self._dirty = False
+        self._last_write = self._clock()
+
+    def live_result(self) -> dict[str, Any]:
+        """The result as the run would store it now: progress, message and reported fields."""
+        live: dict[str, Any] = {**self.base_result, "progress_percent": self.percent}
+        if self.message:
+            live["message"] = self.message
+        if self.current_item:
+            live["current_item"] = self.current_item
+        if self.processed is not None:
+            live["processed_items"] = self.processed
+        if self.total is not None:
+            live["total_items"] = self.total
+        live.update(self.result_fields)
+        return live
+
+    def _eta(self) -> datetime | None:
+        processed, total = self.processed or 0, self.total or 0
+        if processed <= 0 or total <= processed:
+            return None
+        per_item = self.active_seconds() / processed
+        return timezone.now() + timedelta(seconds=per_item * (total - processed))
+
+    def set_output(self, tail: str, *, force: bool = False) -> None:
+        """Keep the latest output tail of a command; written at most every `output_interval` s."""
+        if tail == self.output_tail:
+            return
+        self.output_tail = tail
+        self._output_dirty = True
+        if force or self._clock() - self._last_output_write >= self.output_interval:
+            self._update({"output_tail": tail})
+            self._output_dirty = False
+            self._last_output_write = self._clock()
+
+    def set_child_process(self, pgid: int | None) -> None:
+        """Record the process group of a running command (None once it is gone), so that the
+        scheduler can kill it if this process dies (see occurrences.execution_abandon)."""
+        self._update({"child_pid": pgid})
+
+    def heartbeat(self) -> None:
+        """Write this run's heartbeat now (the monitor also does it for every run)."""
+        self._update({"heartbeat_at": timezone.now()})
+
+    def _update(self, fields: dict[str, Any], *, statuses: tuple[str, ...] = STARTED) -> int:
+        """One conditional UPDATE of this row; a failed write is logged, the work goes on."""
+        fields = {**fields, "updated_at": timezone.now()}
+        try:
+            return TaskExecution.objects.filter(pk=self.execution_id, status__in=statuses).update(**fields)
+        except DatabaseError:
+            if connection.in_atomic_block:
+                raise
+            self.logger.warning("execution #%s: could not write %s", self.execution_id, sorted(fields), exc_info=True)
+            connection.close()  # reconnect on the next query
+            return 0
+
+    # ------------------------------------------------------------------ resume
+
+    @property
+    def resume_from(self) -> TaskExecution | None:
+        """The run this one resumes (trigger `resume`), or None."""
+        if self._resume_from is False:
+            self._resume_from = None
+            if self._resume_from_id is not None:
+                self._resume_from = TaskExecution.objects.filter(pk=self._resume_from_id).first()
+        return self._resume_from or None
+
+    def resume_checkpoint(self) -> dict[str, Any]:
+        """The checkpoint of the resumed run: its `result.checkpoint`, else {"last_item": current_item}."""
+        old = self.resume_from
+        if old is None:
+            return {}
+        saved = (old.result or {}).get("checkpoint")
+        if isinstance(saved, dict) and saved.get("last_item"):
+            return dict(saved)
+        return {"last_item": old.current_item} if old.current_item else {}
+
+
+def _clamp(value: float) -> float:
+    return min(100.0, max(0.0, value))
+
+
+class ExecutionMonitor:
+    """One daemon thread per process: reads control flags and writes heartbeats for all runs in it.
+
+    Started lazily by the first `register`. Cheap when idle (no query without registered runs).
+    A row another connection cannot see yet (uncommitted) is left alone; a row that reached a
+    terminal state elsewhere stops its run.
+    """
+
+    poll_interval = 0.5
+
+    def __init__(self) -> None:
+        self._contexts: dict[int, ExecutionContext] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._last_heartbeat = float("-inf")
+        self._errors = 0
+
+    def register(self, ctx: ExecutionContext) -> None:
+        with self._lock:
+            self._contexts[ctx.execution_id] = ctx
+            ctx.monitor = self
+            self._ensure_started()
+
+    def unregister(self, ctx: ExecutionContext) -> None:
+        with self._lock:
+            if self._contexts.get(ctx.execution_id) is ctx:
+                del self._contexts[ctx.execution_id]
+
+    @property
+    def execution_ids(self) -> list[int]:
+        with self._lock:
+            return list(self._contexts)
+
+    def _ensure_started(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="zquant-execution-monitor", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_interval):
+            if not self.execution_ids:
+                continue
+            try:
+                self.poll_once()
+                self._errors = 0
+            except Exception:
+                self._errors += 1
+                if self._errors in (1, 10) or self._errors % 100 == 0:
+                    logger.exception("execution monitor: reading flags failed (%s times in a row)", self._errors)
+                with contextlib.suppress(Exception):  # closing a broken connection may fail too
+                    connection.close()
+        with contextlib.suppress(Exception):
+            connection.close()
+
+    def poll_once(self) -> None:
+        """One flag read for every registered run, and the heartbeat when it is due."""
+        with self._lock:
+            contexts = dict(self._contexts)
+        if not contexts:
+            return
+        rows = TaskExecution.objects.filter(pk__in=list(contexts)).values_list(
+            "pk", "status", "is_paused", "terminate_requested"
+        )
+        alive: list[int] = []
+        for pk, status, is_paused, terminate_requested in rows:
+            ctx = contexts.get(pk)
+            if ctx is None:
+                continue
+            if status in STARTED:
+                ctx._apply_flags(is_paused=is_paused, terminate_requested=terminate_requested)
+                alive.append(pk)
+            elif status in TaskExecution.TERMINAL_STATUSES:
+                ctx._apply_ended(status)
+        now = time.monotonic()
+        if alive and now - self._last_heartbeat >= scheduler_settings.HEARTBEAT_SECONDS:
+            TaskExecution.objects.filter(pk__in=alive, status__in=STARTED).update(heartbeat_at=timezone.now())
+            self._last_heartbeat = now
+
+
+_monitor: ExecutionMonitor | None = None
+_monitor_lock = threading.Lock()
+
+
+def get_monitor() -> ExecutionMonitor:
+    """The monitor of this process (created on first use)."""
+    global _monitor
+    with _monitor_lock:
+        if _monitor is None:
+            _monitor = ExecutionMonitor()
+        return _monitor
+
+
+def _forget_monitor_after_fork() -> None:
+    # A forked child (Celery prefork) has no monitor thread; it must start its own.
+    global _monitor
+    _monitor = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_monitor_after_fork)

@@ -1,0 +1,42 @@
+"""Run the scheduler process: fire every trigger on time and run the work (see scheduling/manager.py)."""
+
+import logging
+import signal
+
+from django.core.management.base import BaseCommand, CommandError
+
+from scheduler_app.scheduling.manager import SchedulerManager
+
+
+class Command(BaseCommand):
+    help = "Run the scheduler: fires the triggers of enabled tasks and runs queued executions. Stop with SIGTERM."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--pool-size", type=int, default=None, help="Executions run at once (SCHEDULER_THREAD_POOL_SIZE)."
+        )
+        parser.add_argument(
+            "--poll-seconds", type=float, default=None, help="Main loop interval (SCHEDULER_POLL_SECONDS)."
+        )
+        parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+        parser.add_argument("--max-seconds", type=float, default=None, help="Stop gracefully after this many seconds.")
+
+    def handle(self, *args, **options) -> None:
+        logging.getLogger("scheduler_app").setLevel(options["log_level"])
+        for name in ("pool_size", "poll_seconds", "max_seconds"):
+            if options[name] is not None and options[name] <= 0:
+                raise CommandError(f"--{name.replace('_', '-')} must be positive")
+        manager = SchedulerManager(pool_size=options["pool_size"], poll_seconds=options["poll_seconds"])
+        stop_reason = []
+
+        def request_stop(signum, _frame) -> None:
+            stop_reason.append(f"scheduler stopped by {signal.Signals(signum).name}")
+            manager.stopping.set()
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        manager.start()
+        try:
+            manager.run(max_seconds=options["max_seconds"])
+        finally:
+            manager.stop(stop_reason[0] if stop_reason else "scheduler stopped")

@@ -1,0 +1,451 @@
+"""The scheduler process: mirrors tasks as APScheduler jobs, fires occurrences, runs queued work.
+
+One SchedulerManager per `runscheduler` process. Its main loop (`tick`, every SCHEDULER_POLL_SECONDS)
+renews the node heartbeat and the leader lease, reconciles jobs when the schedule version changes
+(and fully every SCHEDULER_RESYNC_SECONDS), detects orphaned runs and dispatches due `pending`
+executions. APScheduler's thread fires occurrences; both hand work to one bounded thread pool.
+Only the leader fires and dispatches; a standby keeps its heartbeat and waits for the lease.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import DatabaseError, close_old_connections
+from django.db.models import Q
+from django.utils import timezone
+
+from scheduler_app.conf import scheduler_settings
+from scheduler_app.executors.context import get_monitor
+from scheduler_app.models import ScheduledTask, SchedulerNode, SchedulerState, TaskExecution
+from scheduler_app.schedules import InvalidSchedule, build_trigger
+from scheduler_app.scheduling.engine import (
+    JOB_FUNC,
+    GuardedBackgroundScheduler,
+    OccurrenceExecutor,
+    TaskJobStore,
+)
+from scheduler_app.services import occurrences, runs
+
+logger = logging.getLogger("scheduler_app.scheduler")
+
+Status = TaskExecution.Status
+# How long a claimed run keeps trying to start while the database is unreachable.
+OUTAGE_PATIENCE_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class TaskSchedule:
+    """What the scheduler keeps in memory of a schedulable task (one row of one query)."""
+
+    id: int
+    job_id: str
+    name: str
+    cron_expression: str | None
+    interval_seconds: int | None
+    timezone: str
+    paused: bool
+    overlap_policy: str
+    misfire_grace_seconds: int
+    catch_up: str
+    schedule_error: str
+
+    FIELDS = (
+        "id",
+        "job_id",
+        "name",
+        "cron_expression",
+        "interval_seconds",
+        "timezone",
+        "paused",
+        "overlap_policy",
+        "misfire_grace_seconds",
+        "catch_up",
+        "schedule_error",
+    )
+
+    @property
+    def signature(self) -> str:
+        """Changes exactly when the trigger must be rebuilt."""
+        return f"{self.cron_expression}|{self.interval_seconds}|{self.timezone}"
+
+
+def local_node_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class SchedulerManager:
+    def __init__(
+        self,
+        *,
+        pool_size: int | None = None,
+        poll_seconds: float | None = None,
+        node_id: str | None = None,
+    ) -> None:
+        self.pool_size = pool_size or scheduler_settings.THREAD_POOL_SIZE
+        self.poll_seconds = poll_seconds or scheduler_settings.POLL_SECONDS
+        self.node_id = node_id or local_node_id()
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.is_leader = False
+        self.stopping = threading.Event()
+        self.scheduler: GuardedBackgroundScheduler | None = None
+        self.pool: ThreadPoolExecutor | None = None
+        self._tasks: dict[int, TaskSchedule] = {}
+        self._jobs: dict[str, str] = {}  # job id -> trigger signature
+        self._paused_jobs: set[str] = set()
+        self._inflight = 0
+        self._inflight_lock = threading.Lock()
+        self._task_locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
+        self._sync_lock = threading.Lock()
+        self._version_seen = -1
+        self._last_full_sync = 0.0
+        self._last_beat = 0.0
+        self._last_orphan_check = 0.0
+        self._db_trouble_until = 0.0
+        self._claimed: set[int] = set()
+        self._started_at = timezone.now()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Register this node, start APScheduler (paused until we lead) and the pool."""
+        self.pool = ThreadPoolExecutor(max_workers=self.pool_size, thread_name_prefix="zq-run")
+        store = TaskJobStore(on_broken_job=self._job_broken)
+        self.scheduler = GuardedBackgroundScheduler(
+            jobstores={"default": store},
+            executors={"default": OccurrenceExecutor(self._on_due)},
+            job_defaults={"coalesce": False, "misfire_grace_time": None, "max_instances": 1},
+            timezone=UTC,
+            # After a failed read of due jobs, look again in 1 s (APScheduler's default is 10 s).
+            jobstore_retry_interval=1,
+        )
+        self.scheduler.start(paused=True)
+        SchedulerState.objects.get_or_create(pk=1)
+        SchedulerNode.objects.update_or_create(
+            node_id=self.node_id,
+            defaults={
+                "host": self.host,
+                "pid": self.pid,
+                "started_at": self._started_at,
+                "last_heartbeat": timezone.now(),
+                "stopped_at": None,
+            },
+        )
+        logger.info("scheduler node %s started (pool %s)", self.node_id, self.pool_size)
+        self.tick()
+
+    def run(self, *, max_seconds: float | None = None) -> None:
+        """The supervised main loop: a failing turn is logged and retried with backoff."""
+        deadline = None if max_seconds is None else self._monotonic() + max_seconds
+        backoff = self.poll_seconds
+        while not self.stopping.is_set():
+            if deadline is not None and self._monotonic() >= deadline:
+                break
+            try:
+                self.tick()
+                backoff = self.poll_seconds
+            except Exception:
+                logger.exception("scheduler loop turn failed; retrying in %.1f s", backoff)
+                close_old_connections()
+                # Give every worker a full orphan period to heartbeat again before judging its runs.
+                self._db_trouble_until = self._monotonic() + scheduler_settings.ORPHAN_SECONDS
+                backoff = min(backoff * 2, 1.0)
+            self.stopping.wait(backoff)
+
+    def stop(self, reason: str = "scheduler stopped") -> None:
+        """Stop firing, let running work finish within the grace, terminate the rest, hand over."""
+        self.stopping.set()
+        if self.scheduler and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        grace = scheduler_settings.SHUTDOWN_GRACE
+        logger.info("stopping (%s): waiting up to %.0f s for %s running executions", reason, grace, self._inflight)
+        self._wait_idle(grace)
+        if self._inflight:
+            self._request_terminate(reason)
+            self._wait_idle(10.0)
+        self._force_terminate_own(reason)
+        if self.pool:
+            self.pool.shutdown(wait=True, cancel_futures=False)
+        close_old_connections()
+        SchedulerNode.objects.filter(node_id=self.node_id).update(
+            stopped_at=timezone.now(), is_leader=False, last_heartbeat=timezone.now()
+        )
+        if self.is_leader:
+            SchedulerState.objects.filter(pk=1, leader=self.node_id).update(leader="", lease_expires_at=None)
+            self.is_leader = False
+        logger.info("scheduler node %s stopped", self.node_id)
+
+    # ------------------------------------------------------------------ main loop
+
+    def tick(self) -> None:
+        close_old_connections()
+        now = timezone.now()
+        clock = self._monotonic()
+        if clock - self._last_beat >= min(scheduler_settings.LEASE_SECONDS / 3, 5.0):
+            self._beat(now)
+            self._last_beat = clock
+        if not self.is_leader:
+            return
+        version = SchedulerState.objects.values_list("schedule_version", flat=True).get(pk=1)
+        if version != self._version_seen or clock - self._last_full_sync >= scheduler_settings.RESYNC_SECONDS:
+            self.sync_jobs()
+            self._version_seen = version
+            self._last_full_sync = clock
+        if clock - self._last_orphan_check >= scheduler_settings.ORPHAN_SECONDS / 3 and clock >= self._db_trouble_until:
+            self._recover_orphans(now)
+            self._last_orphan_check = clock
+        self.dispatch(now=now)
+
+    def _beat(self, now: datetime) -> None:
+        """Heartbeat this node and take or renew the leader lease (a conditional update)."""
+        lease = timedelta(seconds=scheduler_settings.LEASE_SECONDS)
+        won = SchedulerState.objects.filter(
+            Q(leader=self.node_id) | Q(leader="") | Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
+            pk=1,
+        ).update(leader=self.node_id, lease_expires_at=now + lease)
+        if won and not self.is_leader:
+            self._become_leader()
+        elif not won and self.is_leader:
+            self._lose_lead()
+        SchedulerNode.objects.filter(node_id=self.node_id).update(
+            last_heartbeat=now, is_leader=self.is_leader, version_seen=max(self._version_seen, 0), jobs=len(self._jobs)
+        )
+
+    def _become_leader(self) -> None:
+        logger.info("node %s is now the leader", self.node_id)
+        self.is_leader = True
+        self._recover_orphans(timezone.now())
+        self._load_jobs()
+        self.sync_jobs()
+        self._version_seen = SchedulerState.objects.values_list("schedule_version", flat=True).get(pk=1)
+        self.scheduler.resume()
+
+    def _recover_orphans(self, now: datetime) -> None:
+        local = set(get_monitor().execution_ids) | self._claimed
+        occurrences.orphans_recover(node_id=self.node_id, host=self.host, now=now, local_ids=local)
+
+    def _lose_lead(self) -> None:
+        logger.warning("node %s lost the leader lease; it stops firing", self.node_id)
+        self.is_leader = False
+        self.scheduler.pause()
+
+    # ------------------------------------------------------------------ reconciliation
+
+    def _load_jobs(self) -> None:
+        with self._sync_lock:
+            self._jobs, self._paused_jobs = {}, set()
+            for job in self.scheduler.get_jobs():
+                self._jobs[job.id] = job.kwargs.get("signature", "")
+                if job.next_run_time is None:
+                    self._paused_jobs.add(job.id)
+
+    def sync_jobs(self) -> None:
+        """Make the job store mirror the schedulable tasks: add, rebuild, pause, resume, remove."""
+        with self._sync_lock:
+            tasks = {
+                row["id"]: TaskSchedule(**row)
+                for row in ScheduledTask.objects.schedulable().values(*TaskSchedule.FIELDS)
+            }
+            wanted = {task.job_id: task for task in tasks.values()}
+            for task in wanted.values():
+                self._sync_job(task)
+            for job_id in set(self._jobs) - set(wanted):
+                self._remove_job(job_id)
+            self._tasks = tasks
+
+    def _sync_job(self, task: TaskSchedule) -> None:
+        signature = self._jobs.get(task.job_id)
+        if signature != task.signature:
+            try:
+                trigger = build_trigger(
+                    cron_expression=task.cron_expression,
+                    interval_seconds=task.interval_seconds,
+                    timezone=task.timezone,
+                    start_date=timezone.now(),
+                )
+            except InvalidSchedule as error:
+                self._report_schedule_error(task, str(error))
+                self._remove_job(task.job_id)
+                return
+            self.scheduler.add_job(
+                JOB_FUNC,
+                trigger=trigger,
+                id=task.job_id,
+                name=task.name,
+                kwargs={"task_id": task.id, "signature": task.signature},
+                replace_existing=True,
+            )
+            action = "added" if signature is None else "rescheduled"
+            logger.info("job %s task=%s %r %s: %s", task.job_id, task.id, task.name, action, trigger)
+            self._jobs[task.job_id] = task.signature
+            self._paused_jobs.discard(task.job_id)
+        if task.schedule_error:
+            self._report_schedule_error(task, "")
+        if task.paused and task.job_id not in self._paused_jobs:
+            self.scheduler.pause_job(task.job_id)
+            self._paused_jobs.add(task.job_id)
+            logger.info("job %s task=%s paused", task.job_id, task.id)
+        elif not task.paused and task.job_id in self._paused_jobs:
+            self.scheduler.resume_job(task.job_id)
+            self._paused_jobs.discard(task.job_id)
+            logger.info("job %s task=%s resumed", task.job_id, task.id)
+
+    def _remove_job(self, job_id: str) -> None:
+        if job_id in self._jobs:
+            self.scheduler.remove_job(job_id)
+            self._jobs.pop(job_id)
+            self._paused_jobs.discard(job_id)
+            logger.info("job %s removed", job_id)
+
+    def _report_schedule_error(self, task: TaskSchedule, message: str) -> None:
+        if message:
+            logger.error("task=%s %r has no working trigger: %s", task.id, task.name, message)
+        ScheduledTask.objects.filter(pk=task.id).update(schedule_error=message)
+
+    def _job_broken(self, job_id: str, error: Exception) -> None:
+        # Forget the parked job: the next reconciliation rebuilds it from its task row.
+        self._jobs.pop(job_id, None)
+        self._version_seen = -1
+
+    # ------------------------------------------------------------------ firing
+
+    def _on_due(self, job: Any, run_times: list[datetime]) -> None:
+        """Called in APScheduler's thread with every due run time of a job; must return quickly."""
+        task = self._tasks.get(job.kwargs.get("task_id"))
+        if task is None or self.stopping.is_set() or not self.is_leader:
+            return
+        plan = occurrences.plan_run_times(
+            run_times=run_times,
+            now=timezone.now(),
+            grace_seconds=task.misfire_grace_seconds,
+            catch_up=task.catch_up,
+        )
+        if plan.skipped:
+            self._submit(occurrences.occurrences_skip, task_id=task.id, skipped=plan.skipped, name=task.name)
+        if plan.run_time is not None:
+            self._submit(self._fire, task, plan.run_time)
+
+    def _fire(self, task: TaskSchedule, run_time: datetime) -> None:
+        with self._task_locks[task.id]:
+            execution_id = occurrences.occurrence_fire(
+                task_id=task.id,
+                task_name=task.name,
+                overlap_policy=task.overlap_policy,
+                scheduled_for=run_time,
+                grace_seconds=task.misfire_grace_seconds if task.catch_up == "none" else None,
+                worker=self.node_id,
+                host=self.host,
+                pid=self.pid,
+            )
+        if execution_id is not None:
+            self._execute(execution_id)
+
+    # ------------------------------------------------------------------ dispatching queued runs
+
+    def dispatch(self, *, now: datetime) -> int:
+        """Claim due pending executions (run now, retries, queued overlaps) for free pool slots."""
+        free = self.pool_size - self._inflight
+        if free <= 0 or self.stopping.is_set():
+            return 0
+        claimed = 0
+        for row in occurrences.pending_due(now=now, limit=free):
+            with self._task_locks[row["task_id"]]:
+                if occurrences.pending_claim(row=row, now=now, worker=self.node_id):
+                    claimed += 1
+                    self._claimed.add(row["id"])
+                    self._submit(self._execute, row["id"])
+        return claimed
+
+    # ------------------------------------------------------------------ the pool
+
+    def _submit(self, fn, *args, **kwargs) -> Future:
+        with self._inflight_lock:
+            self._inflight += 1
+        future = self.pool.submit(self._guarded, fn, *args, **kwargs)
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, _future: Future) -> None:
+        with self._inflight_lock:
+            self._inflight -= 1
+
+    @staticmethod
+    def _guarded(fn, *args, **kwargs) -> None:
+        close_old_connections()
+        try:
+            fn(*args, **kwargs)
+        except Exception:
+            logger.exception("error in %s", getattr(fn, "__name__", fn))
+        finally:
+            close_old_connections()
+
+    def _execute(self, execution_id: int) -> None:
+        self._claimed.add(execution_id)
+        try:
+            execution = self._execute_through_outages(execution_id)
+        finally:
+            self._claimed.discard(execution_id)
+        if execution is None:
+            return
+        logger.info(
+            "finish execution=#%s task=%s status=%s duration=%ss",
+            execution.pk,
+            execution.task_id,
+            execution.status,
+            execution.duration_seconds,
+        )
+
+    def _execute_through_outages(self, execution_id: int) -> TaskExecution | None:
+        """execution_execute, retried while the database is away.
+
+        It raises a DatabaseError only before any work starts (failures during the work end the
+        run, and the final write has its own retries), so trying again cannot run the work twice.
+        """
+        delay = 0.5
+        deadline = self._monotonic() + OUTAGE_PATIENCE_SECONDS
+        while True:
+            try:
+                return runs.execution_execute(execution_id=execution_id)
+            except DatabaseError as error:
+                if self._monotonic() + delay > deadline or self.stopping.is_set():
+                    logger.error(
+                        "execution=#%s could not start (%s); the orphan check will end it", execution_id, error
+                    )
+                    return None
+                logger.warning("execution=#%s could not start (%s); retrying in %.1f s", execution_id, error, delay)
+                close_old_connections()
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    # ------------------------------------------------------------------ shutdown helpers
+
+    def _wait_idle(self, seconds: float) -> None:
+        deadline = self._monotonic() + seconds
+        while self._inflight and self._monotonic() < deadline:
+            time.sleep(0.1)
+
+    def _own_started(self):
+        return TaskExecution.objects.filter(worker=self.node_id, status__in=TaskExecution.STARTED_STATUSES)
+
+    def _request_terminate(self, reason: str) -> None:
+        count = self._own_started().update(terminate_requested=True, error_message=f"{reason} before the run finished")
+        logger.info("%s: asked %s running executions to terminate", reason, count)
+
+    def _force_terminate_own(self, reason: str) -> None:
+        for execution in self._own_started():
+            occurrences.execution_abandon(execution=execution, reason=f"{reason} before the run finished")
+
+    @staticmethod
+    def _monotonic() -> float:
+        return time.monotonic()

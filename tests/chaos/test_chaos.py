@@ -1,0 +1,270 @@
+"""Chaos: real schedulers against a private MariaDB that the tests kill, restart and starve.
+
+Run with `scripts/test.sh -m chaos` (CI runs it on MariaDB). Each scenario adds a row to the summary
+table printed at the end: scenario, runs expected, runs recorded, duplicates, lost, recovery seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.chaos.harness import PrivateMariaDB, Scheduler, create_tasks, wait_for
+
+pytestmark = pytest.mark.chaos
+
+SUMMARY: list[list[object]] = []
+QUICK = '{"task_action": "example_task", "steps": 1, "duration_seconds": 0}'
+FAST_ENV = {
+    "SCHEDULER_LEASE_SECONDS": "4",
+    "SCHEDULER_ORPHAN_SECONDS": "6",
+    "SCHEDULER_HEARTBEAT_SECONDS": "1",
+    "SCHEDULER_SHUTDOWN_GRACE": "5",
+}
+LONG_RUN = float(os.environ.get("CHAOS_SECONDS", "60"))
+
+
+@pytest.fixture(scope="module")
+def server():
+    db = PrivateMariaDB()
+    db.start()
+    yield db
+    db.destroy()
+
+
+@pytest.fixture
+def db(server):
+    if not server.ping():
+        server.start()
+    server.create_database()
+    return server
+
+
+def now_db(db) -> float:
+    return float(db.query("SELECT UNIX_TIMESTAMP(NOW(6))")[0][0])
+
+
+def counts(db, since: float, until: float) -> dict[str, int]:
+    rows = db.query(
+        "SELECT status, COUNT(*) FROM zq_task_task_executions "
+        "WHERE scheduled_for >= FROM_UNIXTIME(%s) AND scheduled_for < FROM_UNIXTIME(%s) AND `trigger`='schedule' "
+        "GROUP BY status",
+        since,
+        until,
+    )
+    return {status: int(n) for status, n in rows}
+
+
+def duplicates(db) -> int:
+    rows = db.query(
+        "SELECT COUNT(*) FROM (SELECT task_id, scheduled_for FROM zq_task_task_executions "
+        "WHERE scheduled_for IS NOT NULL GROUP BY task_id, scheduled_for HAVING COUNT(*) > 1) d"
+    )
+    return int(rows[0][0])
+
+
+def still_running(db) -> int:
+    return int(db.query("SELECT COUNT(*) FROM zq_task_task_executions WHERE status IN ('running','paused')")[0][0])
+
+
+def leader(db) -> str:
+    rows = db.query("SELECT leader FROM zq_task_scheduler_state WHERE id = 1")
+    return rows[0][0] if rows else ""
+
+
+def one_second_tasks(db, count: int) -> None:
+    create_tasks(
+        db.url,
+        f"for i in range({count}):\n"
+        f"    ScheduledTask.objects.create(name=f'chaos-{{i}}', interval_seconds=1, max_retries=0, timezone='UTC',"
+        f" config={QUICK})",
+    )
+
+
+def sleep_command(marker: str) -> str:
+    return f"{sys.executable} -c 'import time; time.sleep(300)' {marker}"
+
+
+def group_alive(marker: str) -> bool:
+    return bool(subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout.strip())
+
+
+def test_two_schedulers_never_run_an_occurrence_twice(db, tmp_path):
+    one_second_tasks(db, 20)
+    first = Scheduler(db.url, tmp_path / "a.log", env=FAST_ENV)
+    second = Scheduler(db.url, tmp_path / "b.log", env=FAST_ENV)
+    wait_for(lambda: leader(db), 20, message="a leader")
+    time.sleep(3)
+    begin = now_db(db)
+    time.sleep(LONG_RUN)
+    end = now_db(db)
+    time.sleep(2)
+    assert first.stop() == 0
+    assert second.stop() == 0
+    seen = counts(db, begin, end)
+    expected = 20 * int(end - begin)
+    recorded = sum(n for status, n in seen.items() if status != "skipped")
+    dupes = duplicates(db)
+    lost = max(0, expected - recorded)
+    SUMMARY.append(["two schedulers, 20 tasks × 1 s", expected, recorded, dupes, lost, "-"])
+    assert dupes == 0
+    assert lost <= 20  # at most the occurrences due in the window's last partial second
+    assert seen.get("failed", 0) == 0
+
+
+def test_kill_9_of_the_leader_hands_over_to_the_standby(db, tmp_path):
+    one_second_tasks(db, 5)
+    marker = f"zq-chaos-kill9-{time.time_ns()}"
+    create_tasks(
+        db.url,
+        f"ScheduledTask.objects.create(name='long', task_type='manual_task', max_retries=1, timezone='UTC', "
+        f"config={{'command': {sleep_command(marker)!r}}})",
+    )
+    first = Scheduler(db.url, tmp_path / "a.log", env=FAST_ENV)
+    wait_for(lambda: leader(db), 20, message="a leader")
+    second = Scheduler(db.url, tmp_path / "b.log", env=FAST_ENV)
+    time.sleep(2)
+    victim = first if leader(db).split(":")[1] == str(first.pid) else second
+    survivor = second if victim is first else first
+    create_tasks(
+        db.url,
+        "from scheduler_app.services.tasks import task_trigger\n"
+        "task_trigger(task=ScheduledTask.objects.get(name='long'), user=None)",
+    )
+    orphan_id = wait_for(
+        lambda: db.query(
+            "SELECT e.id FROM zq_task_task_executions e JOIN zq_task_scheduled_tasks t ON t.id = e.task_id "
+            "WHERE t.name='long' AND e.status='running' AND e.child_pid IS NOT NULL"
+        ),
+        10,
+        message="the long command to run",
+    )[0][0]
+    assert group_alive(marker)
+    victim.kill9()
+    killed_at = now_db(db)
+    new_leader = wait_for(lambda: str(survivor.pid) in leader(db), 15, message="the standby to lead")
+    assert new_leader
+    first_fire = wait_for(
+        lambda: db.query(
+            "SELECT UNIX_TIMESTAMP(MIN(start_time)) FROM zq_task_task_executions WHERE worker LIKE %s "
+            "AND `trigger`='schedule' AND start_time IS NOT NULL",
+            f"%:{survivor.pid}:%",
+        )[0][0],
+        15,
+        message="the standby to fire",
+    )
+    recovery = float(first_fire) - killed_at
+    status, error = db.query("SELECT status, error_message FROM zq_task_task_executions WHERE id=%s", orphan_id)[0]
+    wait_for(lambda: not group_alive(marker) or None, 10, message="the orphan's command to be killed")
+    retried = db.query(
+        "SELECT COUNT(*) FROM zq_task_task_executions WHERE parent_id=%s AND `trigger`='retry'", orphan_id
+    )
+    assert survivor.stop() == 0
+    SUMMARY.append(["kill -9 of the leader mid-run", "-", "-", duplicates(db), 0, f"{recovery:.1f}"])
+    assert status == "terminated"
+    assert "orphaned" in error
+    assert retried[0][0] == 1
+    assert recovery <= 4 + 3  # lease + a poll and a fire
+    assert duplicates(db) == 0
+
+
+@pytest.mark.parametrize("outage", [10, 60])
+def test_database_restart(db, tmp_path, outage):
+    one_second_tasks(db, 5)
+    scheduler = Scheduler(db.url, tmp_path / "s.log", env=FAST_ENV)
+    wait_for(lambda: leader(db), 20, message="a leader")
+    time.sleep(3)
+    before = now_db(db)
+    db.stop()
+    time.sleep(outage)
+    db.start()
+    back = now_db(db)
+    first_after = wait_for(
+        lambda: db.query(
+            "SELECT UNIX_TIMESTAMP(MIN(start_time)) FROM zq_task_task_executions WHERE start_time >= FROM_UNIXTIME(%s)",
+            back,
+        )[0][0],
+        15,
+        message="firing to resume",
+    )
+    time.sleep(10)
+    end = now_db(db)
+    assert scheduler.alive(), scheduler.output()[-3000:]
+    assert scheduler.stop() == 0
+    recovery = float(first_after) - back
+    # After recovery every occurrence runs again: count a whole-second window after the first fire.
+    window = (float(first_after) + 1, float(first_after) + 1 + int(end - float(first_after) - 2))
+    after = counts(db, *window)
+    expected = 5 * int(window[1] - window[0])
+    recorded = sum(n for status, n in after.items() if status != "skipped")
+    SUMMARY.append(
+        [f"MariaDB down {outage} s", expected, recorded, duplicates(db), max(0, expected - recorded), f"{recovery:.1f}"]
+    )
+    assert recovery <= 5
+    assert still_running(db) == 0
+    assert duplicates(db) == 0
+    assert expected - recorded <= 5
+    assert counts(db, before + 1, back).get("skipped", 0) > 0  # the outage is visible as skipped occurrences
+
+
+def test_idle_connections_killed_by_wait_timeout(db, tmp_path):
+    db.query("SET GLOBAL wait_timeout = 5")
+    try:
+        create_tasks(
+            db.url,
+            f"for i in range(3):\n"
+            f"    ScheduledTask.objects.create(name=f'slow-{{i}}', interval_seconds=20, max_retries=0, timezone='UTC',"
+            f" config={QUICK})",
+        )
+        scheduler = Scheduler(db.url, tmp_path / "s.log", env=FAST_ENV)
+        wait_for(lambda: leader(db), 20, message="a leader")
+        time.sleep(47)
+        assert scheduler.stop() == 0
+    finally:
+        db.query("SET GLOBAL wait_timeout = 28800")
+    statuses = db.query("SELECT status, error_message FROM zq_task_task_executions")
+    failed = [error for status, error in statuses if status != "success"]
+    gone_away = "gone away" in scheduler.output() or any("gone away" in (error or "") for error in failed)
+    SUMMARY.append(
+        ["wait_timeout=5, tasks every 20 s", 6, len(statuses) - len(failed), duplicates(db), len(failed), "-"]
+    )
+    assert len(statuses) >= 6
+    assert failed == []
+    assert not gone_away or "Traceback" not in scheduler.output()
+
+
+def test_sigterm_with_five_running_commands(db, tmp_path):
+    marker = f"zq-chaos-term-{time.time_ns()}"
+    create_tasks(
+        db.url,
+        "from scheduler_app.services.tasks import task_trigger\n"
+        "for i in range(5):\n"
+        f"    t = ScheduledTask.objects.create(name=f'cmd-{{i}}', task_type='manual_task', max_retries=0,"
+        f" timezone='UTC', config={{'command': {sleep_command(marker)!r}}})\n",
+    )
+    scheduler = Scheduler(db.url, tmp_path / "s.log", env=FAST_ENV)
+    wait_for(lambda: leader(db), 20, message="a leader")
+    create_tasks(
+        db.url,
+        "from scheduler_app.services.tasks import task_trigger\n"
+        "for t in ScheduledTask.objects.filter(name__startswith='cmd-'):\n"
+        "    task_trigger(task=t, user=None)",
+    )
+    wait_for(lambda: still_running(db) == 5, 10, message="five running commands")
+    began = time.monotonic()
+    code = scheduler.stop(signal.SIGTERM)
+    took = time.monotonic() - began
+    statuses = [row[0] for row in db.query("SELECT status FROM zq_task_task_executions")]
+    SUMMARY.append(
+        ["SIGTERM with 5 running commands", 5, statuses.count("terminated"), 0, still_running(db), f"{took:.1f}"]
+    )
+    assert code == 0
+    assert took <= 5 + 12
+    assert still_running(db) == 0
+    assert statuses.count("terminated") == 5
+    assert not group_alive(marker)
