@@ -230,7 +230,10 @@ def main() -> None:
     from django.db import connection
 
     print(f"\n{connection.vendor} {connection.settings_dict['NAME']}: {args.tasks} tasks, {args.executions} executions")
+    load_before = os.getloadavg()[0]
     print(table(["endpoint", "n", "p50 ms", "p95 ms", "queries"], measure(args.repeat)))
+    # Other work on the machine (a test suite, say) inflates the timings: say how busy it was.
+    print(f"load average before / after: {load_before:.2f} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up and run the demo on SQLite: venv, install, migrate, demo admin, demo tasks, web server.
+# Set up and run the demo on SQLite: venv, install, migrate, demo admin, demo tasks, web server and scheduler.
 # One Ctrl-C stops everything. PORT (default 8000) and any setting of the README can be set in the environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,4 +15,5 @@ address="${HOST:-127.0.0.1}:${PORT:-8000}"
 echo "Admin: http://$address/admin/   (Ctrl-C stops the demo)"
 trap 'trap - INT TERM EXIT; kill $(jobs -p) 2>/dev/null; wait' INT TERM EXIT
 $py manage.py runserver "$address" --noreload &
+$py manage.py runscheduler &
 wait

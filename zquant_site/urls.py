@@ -13,4 +13,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
+handler400 = "scheduler_app.api.views.bad_request"
 handler404 = "scheduler_app.api.views.not_found"

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext
+from django.views.defaults import bad_request as django_bad_request
 from django.views.defaults import page_not_found
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -443,3 +444,12 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": gettext("Not found.")}, status=HTTPStatus.NOT_FOUND)
     return page_not_found(request, exception)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """The site's 400 handler (e.g. a body larger than DATA_UPLOAD_MAX_MEMORY_SIZE): JSON under /api/."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"detail": gettext("Bad request (the body may be too large).")}, status=HTTPStatus.BAD_REQUEST
+        )
+    return django_bad_request(request, exception)

@@ -113,6 +113,7 @@ class SchedulerManager:
         self._last_beat = 0.0
         self._last_orphan_check = 0.0
         self._db_trouble_until = 0.0
+        self._lease_until = 0.0
         self._claimed: set[int] = set()
         self._started_at = timezone.now()
 
@@ -192,10 +193,13 @@ class SchedulerManager:
         close_old_connections()
         now = timezone.now()
         clock = self._monotonic()
-        if clock - self._last_beat >= min(scheduler_settings.LEASE_SECONDS / 3, 5.0):
+        if clock - self._last_beat >= min(scheduler_settings.HEARTBEAT_SECONDS, scheduler_settings.LEASE_SECONDS / 3):
             self._beat(now)
             self._last_beat = clock
         if not self.is_leader:
+            return
+        if not self.holds_lease():
+            self._lose_lead()
             return
         version = SchedulerState.objects.values_list("schedule_version", flat=True).get(pk=1)
         if version != self._version_seen or clock - self._last_full_sync >= scheduler_settings.RESYNC_SECONDS:
@@ -214,6 +218,8 @@ class SchedulerManager:
             Q(leader=self.node_id) | Q(leader="") | Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
             pk=1,
         ).update(leader=self.node_id, lease_expires_at=now + lease)
+        if won:
+            self._lease_until = self._monotonic() + lease.total_seconds()
         if won and not self.is_leader:
             self._become_leader()
         elif not won and self.is_leader:
@@ -222,10 +228,16 @@ class SchedulerManager:
             last_heartbeat=now, is_leader=self.is_leader, version_seen=max(self._version_seen, 0), jobs=len(self._jobs)
         )
 
+    def holds_lease(self) -> bool:
+        """Leader, and the lease it last renewed has not run out (checked at every fire)."""
+        return self.is_leader and self._monotonic() < self._lease_until
+
     def _become_leader(self) -> None:
         logger.info("node %s is now the leader", self.node_id)
         self.is_leader = True
-        self._recover_orphans(timezone.now())
+        if self._monotonic() >= self._db_trouble_until:
+            self._recover_orphans(timezone.now())
+            self._last_orphan_check = self._monotonic()
         self._load_jobs()
         self.sync_jobs()
         self._version_seen = SchedulerState.objects.values_list("schedule_version", flat=True).get(pk=1)
@@ -257,12 +269,12 @@ class SchedulerManager:
                 row["id"]: TaskSchedule(**row)
                 for row in ScheduledTask.objects.schedulable().values(*TaskSchedule.FIELDS)
             }
+            self._tasks = tasks  # before the jobs change, so a job that is due at once finds its task
             wanted = {task.job_id: task for task in tasks.values()}
             for task in wanted.values():
                 self._sync_job(task)
             for job_id in set(self._jobs) - set(wanted):
                 self._remove_job(job_id)
-            self._tasks = tasks
 
     def _sync_job(self, task: TaskSchedule) -> None:
         signature = self._jobs.get(task.job_id)
@@ -323,7 +335,7 @@ class SchedulerManager:
     def _on_due(self, job: Any, run_times: list[datetime]) -> None:
         """Called in APScheduler's thread with every due run time of a job; must return quickly."""
         task = self._tasks.get(job.kwargs.get("task_id"))
-        if task is None or self.stopping.is_set() or not self.is_leader:
+        if task is None or self.stopping.is_set() or not self.holds_lease():
             return
         plan = occurrences.plan_run_times(
             run_times=run_times,

@@ -44,7 +44,9 @@ logger = logging.getLogger("scheduler_app.runs")
 Status = TaskExecution.Status
 STARTED = TaskExecution.STARTED_STATUSES
 # Seconds to wait before each further attempt of the final write (about 30 s in all).
-FINISH_RETRY_DELAYS: tuple[float, ...] = (0.5, 1, 2, 4, 8, 15)
+# Final-state writes are retried through database outages for about five minutes (0.5 s, 1 s, 2 s,
+# then every 3 s), so a run that ends while the database restarts still records how it ended.
+FINISH_RETRY_DELAYS: tuple[float, ...] = (0.5, 1, 2, *([3] * 99))
 MAX_RETRY_DELAY_SECONDS = 30 * 24 * 3600
 
 

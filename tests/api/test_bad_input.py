@@ -144,3 +144,18 @@ def test_config_with_a_lone_surrogate_is_400(staff_client):
 def test_unknown_task_id_is_404(staff_client, db):
     response = staff_client.patch(reverse("api:task-detail", kwargs={"pk": 10**15}), {"name": "x"}, format="json")
     assert response.status_code == HTTPStatus.NOT_FOUND
+
+
+def test_body_over_the_upload_limit_is_a_json_400(staff_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100_000
+    body = '{"name": "x", "task_type": "manual_task", "config": {"blob": "%s"}}' % ("x" * 200_000)
+    response = staff_client.generic("POST", reverse("api:task-list"), body, content_type="application/json")
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response["Content-Type"] == "application/json"
+    assert not ScheduledTask.objects.exists()
+
+
+def test_unknown_api_path_is_a_json_404(staff_client):
+    response = staff_client.get("/api/v1/scheduler/no-such-thing/")
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert response.json() == {"detail": "Not found."}

@@ -1,0 +1,7 @@
+"""The operator's console: tasks, executions, the dashboard and the scheduler processes.
+
+Importing the modules registers their ModelAdmins with the default admin site (admin autodiscovery
+imports this package).
+"""
+
+from scheduler_app.admin import executions, nodes, tasks  # noqa: F401 - registers the ModelAdmins

@@ -1,0 +1,108 @@
+"""The task form: the config edited as JSON, validated exactly like the API (services.tasks.task_validate)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+from zoneinfo import available_timezones
+
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.forms.fields import InvalidJSONInput
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
+
+from scheduler_app.models import ScheduledTask
+from scheduler_app.selectors import workflows_using_task
+from scheduler_app.services.tasks import TASK_DISABLE_USED_BY_WORKFLOW, task_validate
+
+
+@cache
+def timezone_names() -> list[str]:
+    return sorted(available_timezones())
+
+
+class PrettyJSONField(forms.JSONField):
+    """A JSON field shown indented, so that operators can read and edit the config."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, InvalidJSONInput):
+            return value
+        return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
+
+
+class TimezoneInput(forms.TextInput):
+    """A text input that suggests the IANA timezone names (a <datalist>, so typing filters them)."""
+
+    list_id = "zq-timezones"
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__({"list": self.list_id, "autocomplete": "off", **(attrs or {})})
+
+    def render(self, name, value, attrs=None, renderer=None):
+        options = format_html_join("", '<option value="{}">', ((zone,) for zone in timezone_names()))
+        datalist = format_html('<datalist id="{}">{}</datalist>', self.list_id, options)
+        return super().render(name, value, attrs, renderer) + datalist
+
+
+class ScheduledTaskForm(forms.ModelForm):
+    """Model fields plus the service's checks; errors land on the field they concern."""
+
+    class Meta:
+        model = ScheduledTask
+        fields = [
+            "name",
+            "task_type",
+            "description",
+            "enabled",
+            "paused",
+            "cron_expression",
+            "interval_seconds",
+            "timezone",
+            "misfire_grace_seconds",
+            "catch_up",
+            "config",
+            "max_retries",
+            "retry_interval",
+            "retry_backoff",
+            "timeout_seconds",
+            "overlap_policy",
+        ]
+        field_classes = {"config": PrettyJSONField}
+        widgets = {
+            "config": forms.Textarea(attrs={"rows": 14, "cols": 80, "class": "zq-json", "spellcheck": "false"}),
+            "description": forms.Textarea(attrs={"rows": 2, "cols": 80}),
+            "cron_expression": forms.TextInput(attrs={"class": "zq-mono", "placeholder": "0 18 * * 1-5"}),
+            "timezone": TimezoneInput(),
+        }
+
+    def clean_cron_expression(self) -> str | None:
+        value = self.cleaned_data.get("cron_expression")
+        return " ".join(value.split()) or None if isinstance(value, str) else value
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        # The service's own validation, so that admin and API accept and refuse the same tasks.
+        try:
+            task_validate(task=self.instance)
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                target = field if field in self.fields else None
+                if target is not None and target in self.errors:
+                    continue  # the field already shows why; the service would repeat it
+                if field == NON_FIELD_ERRORS and self.non_field_errors():
+                    continue
+                for message in messages:
+                    self.add_error(target, message)
+        self._check_disable()
+
+    def _check_disable(self) -> None:
+        """Disabling a step of an enabled workflow is refused by the service; say so on the field."""
+        if not self.instance.pk or self.instance.enabled or "enabled" in self.errors:
+            return
+        was_enabled = ScheduledTask.objects.filter(pk=self.instance.pk, enabled=True).exists()
+        users = [workflow for workflow in workflows_using_task(task_id=self.instance.pk) if workflow.enabled]
+        if was_enabled and users:
+            names = ", ".join(f'"{workflow.name}"' for workflow in users)
+            self.add_error("enabled", gettext(TASK_DISABLE_USED_BY_WORKFLOW) % {"names": names})

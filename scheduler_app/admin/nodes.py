@@ -1,0 +1,48 @@
+"""Scheduler processes: a read-only list of the runscheduler nodes and their heartbeats."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from scheduler_app import selectors
+from scheduler_app.admin.common import SchedulerBannerMixin, badge, local_time
+from scheduler_app.conf import scheduler_settings
+from scheduler_app.models import SchedulerNode
+
+
+@admin.register(SchedulerNode)
+class SchedulerNodeAdmin(SchedulerBannerMixin, admin.ModelAdmin):
+    list_display = ("node_id", "host", "pid", "leader_column", "started_at", "heartbeat_column", "jobs", "version_seen")
+    list_filter = ("is_leader", "host")
+    search_fields = ("node_id", "host")
+
+    class Media:
+        css = {"all": ["scheduler_app/admin.css"]}
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: SchedulerNode | None = None) -> bool:
+        return False  # written by the scheduler processes only
+
+    @admin.display(description=_("leader"), boolean=True, ordering="is_leader")
+    def leader_column(self, node: SchedulerNode) -> bool:
+        return node.is_leader
+
+    @admin.display(description=_("last heartbeat"), ordering="last_heartbeat")
+    def heartbeat_column(self, node: SchedulerNode) -> SafeString:
+        # The definition of selectors.scheduler_status(), applied to one row.
+        cutoff = timezone.now() - timedelta(seconds=selectors.ONLINE_HEARTBEATS * scheduler_settings.HEARTBEAT_SECONDS)
+        online = node.stopped_at is None and node.last_heartbeat >= cutoff
+        label = gettext("online") if online else gettext("stopped") if node.stopped_at else gettext("silent")
+        return format_html(
+            "{} {}", badge("success" if online else "skipped", label=label), local_time(node.last_heartbeat)
+        )
