@@ -10,7 +10,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DB = "mysql://root@127.0.0.1:3306/zq_bench"
+# Each benchmark gets its own database and log, so two of them never clobber each other.
+BENCH_NAME = Path(sys.argv[0]).stem or "bench"
+DEFAULT_DB = f"mysql://root@127.0.0.1:3306/zq_bench_{BENCH_NAME}"
+SCHEDULER_LOG = f"/tmp/zq-bench-{BENCH_NAME}-scheduler.log"
 
 
 def setup(database_url: str | None = None) -> str:
@@ -38,7 +41,7 @@ def setup(database_url: str | None = None) -> str:
     return url
 
 
-def start_scheduler(*args: str, env: dict[str, str] | None = None, log: str = "/tmp/bench-scheduler.log"):
+def start_scheduler(*args: str, env: dict[str, str] | None = None, log: str = SCHEDULER_LOG):
     return subprocess.Popen(
         [sys.executable, "manage.py", "runscheduler", *args],
         cwd=ROOT,

@@ -3,11 +3,12 @@
 Ours: lateness = start_time − scheduled_for from the execution rows. Bare APScheduler: the job
 function records when it starts; its k-th occurrence is due at start + k seconds. Missed = due
 occurrences in the measured window with no run. Usage: python bench/fire_lateness.py [seconds] [jobs]
-(BENCH_DATABASE_URL, default mysql://root@127.0.0.1:3306/zq_bench).
+(BENCH_DATABASE_URL, default MariaDB zq_bench_fire_lateness; BENCH_POOL sets the pool size).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -29,7 +30,9 @@ def measure_ours() -> list[object]:
         for i in range(JOBS)
     ]
     ScheduledTask.objects.bulk_create(tasks)
-    proc = start_scheduler("--pool-size", str(max(JOBS + 14, 16)), "--log-level", "WARNING")
+    proc = start_scheduler(
+        "--pool-size", os.environ.get("BENCH_POOL", str(max(JOBS + 14, 16))), "--log-level", "WARNING"
+    )
     wait_leader(proc)
     time.sleep(2)  # let every job fire once before the window opens
     window_start = datetime.now(UTC)

@@ -1,7 +1,7 @@
 """Propagation: time from an API edit (PATCH tasks/{id}/) to the new schedule being in effect.
 
 "In effect" = the scheduler has rebuilt the task's job: its next run time in the job store reflects
-the new interval. Usage: python bench/propagation.py [edits] (BENCH_DATABASE_URL, default MariaDB).
+the new interval. Usage: python bench/propagation.py [edits] (BENCH_DATABASE_URL, default MariaDB zq_bench_propagation).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Beside it, the raw ceiling of the same database in the same run: threads doing the two single-row
 commits a run needs at least (insert the execution, update it at the end), as fast as they can.
-Usage: python bench/throughput.py [seconds per step] (BENCH_DATABASE_URL, default MariaDB zq_bench).
+Usage: python bench/throughput.py [seconds per step] (BENCH_DATABASE_URL, default MariaDB zq_bench_throughput).
 """
 
 from __future__ import annotations

@@ -37,4 +37,32 @@ def check_settings(app_configs, **kwargs) -> list:
                     id="scheduler_app.W001",
                 )
             )
+    problems.extend(_check_execution_backend())
     return problems
+
+
+def _check_execution_backend() -> list:
+    backend = scheduler_settings.EXECUTION_BACKEND
+    if backend == "thread":
+        return []
+    if backend != "celery":
+        return [
+            Error(
+                f"SCHEDULER_EXECUTION_BACKEND is {backend!r}; it must be 'thread' or 'celery'.",
+                hint="Remove it to run executions in the scheduler process.",
+                id="scheduler_app.E004",
+            )
+        ]
+    from scheduler_app.scheduling.backends import load_celery_app
+
+    try:
+        load_celery_app()
+    except ImportError as error:
+        return [
+            Error(
+                f"SCHEDULER_EXECUTION_BACKEND is 'celery' but the Celery app cannot be loaded: {error}",
+                hint='Install the extra (pip install ".[celery]") and check SCHEDULER_CELERY_APP.',
+                id="scheduler_app.E003",
+            )
+        ]
+    return []

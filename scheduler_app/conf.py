@@ -73,6 +73,11 @@ class SchedulerSettings:
         return str(_raw("MARKET_DATA_PROVIDER", "marketdata.providers.SampleProvider"))
 
     @property
+    def CONN_MAX_AGE(self) -> int:
+        """Seconds the scheduler process reuses a database connection (health-checked)."""
+        return _int("CONN_MAX_AGE", 60)
+
+    @property
     def POLL_SECONDS(self) -> float:
         """How often the scheduler process looks for schedule changes and queued runs."""
         return _float("POLL_SECONDS", 0.2)
@@ -91,6 +96,26 @@ class SchedulerSettings:
     def ORPHAN_SECONDS(self) -> float:
         """A running execution whose heartbeat is older than this is treated as orphaned."""
         return _float("ORPHAN_SECONDS", 30.0)
+
+    @property
+    def EXECUTION_BACKEND(self) -> str:
+        """Where executions run: "thread" (the scheduler's own pool) or "celery" (Celery workers)."""
+        return str(_raw("EXECUTION_BACKEND", "thread")).strip().lower()
+
+    @property
+    def CELERY_APP(self) -> str:
+        """The Celery app the leader sends executions with ("module:attribute" or a dotted path)."""
+        return str(_raw("CELERY_APP", "zquant_site.celery:app"))
+
+    @property
+    def CELERY_QUEUE(self) -> str:
+        """Default Celery queue of executions; a task's `config["queue"]` chooses another one."""
+        return str(_raw("CELERY_QUEUE", "zquant"))
+
+    @property
+    def CELERY_REQUEUE_SECONDS(self) -> float:
+        """A run handed to Celery that no worker has started after this long is sent again."""
+        return _float("CELERY_REQUEUE_SECONDS", 60.0)
 
 
 scheduler_settings = SchedulerSettings()

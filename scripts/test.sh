@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
-ensure_venv "$(extras_for_database dev)"
+ensure_venv "$(extras_for_database dev,celery)"
 exec .venv/bin/python -m pytest "$@"

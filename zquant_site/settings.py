@@ -175,6 +175,18 @@ LOGGING = {
     "loggers": {"apscheduler": {"level": "WARNING"}},
 }
 
+# CELERY (optional; used when SCHEDULER_EXECUTION_BACKEND=celery, see docs/scaling.md). zquant_site/celery.py
+# reads these. Results are not stored: every outcome is in the TaskExecution row.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = env.bool("CELERY_TASK_ACKS_LATE", default=True)
+CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=1)
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False  # a run's state is in the database
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep the LOGGING format above; the worker's -l sets the level
+
 # SCHEDULER: any SCHEDULER_* environment variable becomes a setting of that name. scheduler_app/conf.py
 # documents each one, gives its default and converts the text to its type when it is read.
 globals().update({key: value for key, value in os.environ.items() if key.startswith("SCHEDULER_")})

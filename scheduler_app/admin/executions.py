@@ -77,6 +77,7 @@ class TaskExecutionAdmin(SchedulerBannerMixin, admin.ModelAdmin):
         "started_column",
         "duration_column",
         "progress_column",
+        "worker",
     )
     list_display_links = ("id",)
     list_filter = ("status", "trigger", ("task", admin.RelatedOnlyFieldListFilter))

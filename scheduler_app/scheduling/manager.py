@@ -3,7 +3,8 @@
 One SchedulerManager per `runscheduler` process. Its main loop (`tick`, every SCHEDULER_POLL_SECONDS)
 renews the node heartbeat and the leader lease, reconciles jobs when the schedule version changes
 (and fully every SCHEDULER_RESYNC_SECONDS), detects orphaned runs and dispatches due `pending`
-executions. APScheduler's thread fires occurrences; both hand work to one bounded thread pool.
+executions. APScheduler's thread fires occurrences; both hand work to the execution backend
+(scheduling/backends.py): a bounded thread pool here (default), or Celery workers on any machine.
 Only the leader fires and dispatches; a standby keeps its heartbeat and waits for the lease.
 """
 
@@ -16,32 +17,29 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import DatabaseError, close_old_connections
+from django.db import close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 
 from scheduler_app.conf import scheduler_settings
-from scheduler_app.executors.context import get_monitor
 from scheduler_app.models import ScheduledTask, SchedulerNode, SchedulerState, TaskExecution
 from scheduler_app.schedules import InvalidSchedule, build_trigger
+from scheduler_app.scheduling.backends import DISPATCH_BATCH, ExecutionBackend, create_backend
 from scheduler_app.scheduling.engine import (
     JOB_FUNC,
     GuardedBackgroundScheduler,
     OccurrenceExecutor,
     TaskJobStore,
 )
-from scheduler_app.services import occurrences, runs
+from scheduler_app.services import occurrences
 
 logger = logging.getLogger("scheduler_app.scheduler")
 
 Status = TaskExecution.Status
-# How long a claimed run keeps trying to start while the database is unreachable.
-OUTAGE_PATIENCE_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +89,7 @@ class SchedulerManager:
         pool_size: int | None = None,
         poll_seconds: float | None = None,
         node_id: str | None = None,
+        backend: ExecutionBackend | None = None,
     ) -> None:
         self.pool_size = pool_size or scheduler_settings.THREAD_POOL_SIZE
         self.poll_seconds = poll_seconds or scheduler_settings.POLL_SECONDS
@@ -100,12 +99,10 @@ class SchedulerManager:
         self.is_leader = False
         self.stopping = threading.Event()
         self.scheduler: GuardedBackgroundScheduler | None = None
-        self.pool: ThreadPoolExecutor | None = None
+        self.backend = backend or create_backend(pool_size=self.pool_size, stopping=self.stopping)
         self._tasks: dict[int, TaskSchedule] = {}
         self._jobs: dict[str, str] = {}  # job id -> trigger signature
         self._paused_jobs: set[str] = set()
-        self._inflight = 0
-        self._inflight_lock = threading.Lock()
         self._task_locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
         self._sync_lock = threading.Lock()
         self._version_seen = -1
@@ -114,14 +111,13 @@ class SchedulerManager:
         self._last_orphan_check = 0.0
         self._db_trouble_until = 0.0
         self._lease_until = 0.0
-        self._claimed: set[int] = set()
         self._started_at = timezone.now()
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        """Register this node, start APScheduler (paused until we lead) and the pool."""
-        self.pool = ThreadPoolExecutor(max_workers=self.pool_size, thread_name_prefix="zq-run")
+        """Register this node, start APScheduler (paused until we lead) and the execution backend."""
+        self.backend.start()
         store = TaskJobStore(on_broken_job=self._job_broken)
         self.scheduler = GuardedBackgroundScheduler(
             jobstores={"default": store},
@@ -143,7 +139,9 @@ class SchedulerManager:
                 "stopped_at": None,
             },
         )
-        logger.info("scheduler node %s started (pool %s)", self.node_id, self.pool_size)
+        logger.info(
+            "scheduler node %s started (pool %s, execution backend %s)", self.node_id, self.pool_size, self.backend.name
+        )
         self.tick()
 
     def run(self, *, max_seconds: float | None = None) -> None:
@@ -170,14 +168,14 @@ class SchedulerManager:
         if self.scheduler and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         grace = scheduler_settings.SHUTDOWN_GRACE
-        logger.info("stopping (%s): waiting up to %.0f s for %s running executions", reason, grace, self._inflight)
+        inflight = self.backend.inflight
+        logger.info("stopping (%s): waiting up to %.0f s for %s running executions", reason, grace, inflight)
         self._wait_idle(grace)
-        if self._inflight:
+        if self.backend.inflight:
             self._request_terminate(reason)
             self._wait_idle(10.0)
         self._force_terminate_own(reason)
-        if self.pool:
-            self.pool.shutdown(wait=True, cancel_futures=False)
+        self.backend.shutdown()
         close_old_connections()
         SchedulerNode.objects.filter(node_id=self.node_id).update(
             stopped_at=timezone.now(), is_leader=False, last_heartbeat=timezone.now()
@@ -209,6 +207,7 @@ class SchedulerManager:
         if clock - self._last_orphan_check >= scheduler_settings.ORPHAN_SECONDS / 3 and clock >= self._db_trouble_until:
             self._recover_orphans(now)
             self._last_orphan_check = clock
+        self.backend.tick(now, version=version)
         self.dispatch(now=now)
 
     def _beat(self, now: datetime) -> None:
@@ -244,7 +243,7 @@ class SchedulerManager:
         self.scheduler.resume()
 
     def _recover_orphans(self, now: datetime) -> None:
-        local = set(get_monitor().execution_ids) | self._claimed
+        local = self.backend.in_flight_ids()
         occurrences.orphans_recover(node_id=self.node_id, host=self.host, now=now, local_ids=local)
 
     def _lose_lead(self) -> None:
@@ -344,11 +343,12 @@ class SchedulerManager:
             catch_up=task.catch_up,
         )
         if plan.skipped:
-            self._submit(occurrences.occurrences_skip, task_id=task.id, skipped=plan.skipped, name=task.name)
+            self.backend.spawn(occurrences.occurrences_skip, task_id=task.id, skipped=plan.skipped, name=task.name)
         if plan.run_time is not None:
-            self._submit(self._fire, task, plan.run_time)
+            self.backend.spawn(self._fire, task, plan.run_time)
 
     def _fire(self, task: TaskSchedule, run_time: datetime) -> None:
+        marker = self.backend.marker(task.id)
         with self._task_locks[task.id]:
             execution_id = occurrences.occurrence_fire(
                 task_id=task.id,
@@ -359,92 +359,35 @@ class SchedulerManager:
                 worker=self.node_id,
                 host=self.host,
                 pid=self.pid,
+                handover=marker,
             )
         if execution_id is not None:
-            self._execute(execution_id)
+            self.backend.start_fired(execution_id, marker=marker)
 
     # ------------------------------------------------------------------ dispatching queued runs
 
     def dispatch(self, *, now: datetime) -> int:
-        """Claim due pending executions (run now, retries, queued overlaps) for free pool slots."""
-        free = self.pool_size - self._inflight
+        """Claim due pending executions (run now, retries, queued overlaps) for free pool slots,
+        or hand them over to Celery workers (celery backend: no slot limit here)."""
+        free = self.backend.capacity()
+        if free is None:
+            free = DISPATCH_BATCH
         if free <= 0 or self.stopping.is_set():
             return 0
         claimed = 0
         for row in occurrences.pending_due(now=now, limit=free):
+            marker = self.backend.marker(row["task_id"])
             with self._task_locks[row["task_id"]]:
-                if occurrences.pending_claim(row=row, now=now, worker=self.node_id):
+                if occurrences.pending_claim(row=row, now=now, worker=self.node_id, handover=marker):
                     claimed += 1
-                    self._claimed.add(row["id"])
-                    self._submit(self._execute, row["id"])
+                    self.backend.submit(row["id"], marker=marker)
         return claimed
-
-    # ------------------------------------------------------------------ the pool
-
-    def _submit(self, fn, *args, **kwargs) -> Future:
-        with self._inflight_lock:
-            self._inflight += 1
-        future = self.pool.submit(self._guarded, fn, *args, **kwargs)
-        future.add_done_callback(self._done)
-        return future
-
-    def _done(self, _future: Future) -> None:
-        with self._inflight_lock:
-            self._inflight -= 1
-
-    @staticmethod
-    def _guarded(fn, *args, **kwargs) -> None:
-        close_old_connections()
-        try:
-            fn(*args, **kwargs)
-        except Exception:
-            logger.exception("error in %s", getattr(fn, "__name__", fn))
-        finally:
-            close_old_connections()
-
-    def _execute(self, execution_id: int) -> None:
-        self._claimed.add(execution_id)
-        try:
-            execution = self._execute_through_outages(execution_id)
-        finally:
-            self._claimed.discard(execution_id)
-        if execution is None:
-            return
-        logger.info(
-            "finish execution=#%s task=%s status=%s duration=%ss",
-            execution.pk,
-            execution.task_id,
-            execution.status,
-            execution.duration_seconds,
-        )
-
-    def _execute_through_outages(self, execution_id: int) -> TaskExecution | None:
-        """execution_execute, retried while the database is away.
-
-        It raises a DatabaseError only before any work starts (failures during the work end the
-        run, and the final write has its own retries), so trying again cannot run the work twice.
-        """
-        delay = 0.5
-        deadline = self._monotonic() + OUTAGE_PATIENCE_SECONDS
-        while True:
-            try:
-                return runs.execution_execute(execution_id=execution_id)
-            except DatabaseError as error:
-                if self._monotonic() + delay > deadline or self.stopping.is_set():
-                    logger.error(
-                        "execution=#%s could not start (%s); the orphan check will end it", execution_id, error
-                    )
-                    return None
-                logger.warning("execution=#%s could not start (%s); retrying in %.1f s", execution_id, error, delay)
-                close_old_connections()
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
 
     # ------------------------------------------------------------------ shutdown helpers
 
     def _wait_idle(self, seconds: float) -> None:
         deadline = self._monotonic() + seconds
-        while self._inflight and self._monotonic() < deadline:
+        while self.backend.inflight and self._monotonic() < deadline:
             time.sleep(0.1)
 
     def _own_started(self):

@@ -3,6 +3,12 @@
 Called by the scheduler process (scheduling/manager.py) under a per-task lock, so the overlap
 decision and the insert that follows it are not raced by the same process; across processes the
 unique (task, scheduled_for) key is the last line of defence.
+
+With the Celery backend (scheduling/backends.py) a run is not claimed here: it is *handed over*, a
+`pending` row whose `worker` is HANDOVER_PREFIX + queue, and a Celery worker claims it when it
+really starts it. A handed-over row counts as started for the overlap policies (it is on its way),
+the dispatcher does not pick it again, and one that no worker started within
+SCHEDULER_CELERY_REQUEUE_SECONDS is handed back to the dispatcher (`handovers_requeue`).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.db.models import Q
 from django.utils import timezone
 
@@ -32,6 +38,21 @@ Policy = ScheduledTask.OverlapPolicy
 
 # A long downtime of a frequent job would otherwise write one row per missed second.
 MAX_SKIPPED_ROWS = 500
+# `worker` of a pending row sent to Celery and not started yet: HANDOVER_PREFIX + the queue name.
+HANDOVER_PREFIX = "celery:queued:"
+
+
+def _handed_over() -> Q:
+    return Q(status=Status.PENDING, worker__startswith=HANDOVER_PREFIX)
+
+
+def _started_ids(task_id: int) -> list[int]:
+    """Runs of the task that are started, or handed over to Celery (about to start)."""
+    return list(
+        TaskExecution.objects.filter(task_id=task_id)
+        .filter(Q(status__in=TaskExecution.STARTED_STATUSES) | _handed_over())
+        .values_list("id", flat=True)
+    )
 
 
 @dataclass
@@ -108,11 +129,14 @@ def occurrence_fire(
     worker: str,
     host: str,
     pid: int,
+    handover: str = "",
 ) -> int | None:
     """Record one occurrence; returns the id of a claimed (running) execution to execute, or None.
 
     None means the occurrence was skipped (overlap, too late), queued as pending (overlap policy
-    queue or replace), or already recorded by another scheduler (the unique key).
+    queue or replace), or already recorded by another scheduler (the unique key). With `handover`
+    (a HANDOVER_PREFIX marker) the row is written `pending` and handed over instead of claimed:
+    the returned id is to be sent to Celery, whose worker claims it.
     """
     now = timezone.now()
     if grace_seconds is not None and now - scheduled_for > timedelta(seconds=grace_seconds):
@@ -124,11 +148,7 @@ def occurrence_fire(
         return None
     started = []
     if overlap_policy != Policy.ALLOW:
-        started = list(
-            TaskExecution.objects.filter(task_id=task_id, status__in=TaskExecution.STARTED_STATUSES).values_list(
-                "id", flat=True
-            )
-        )
+        started = _started_ids(task_id)
     fields = {"task_id": task_id, "trigger": Trigger.SCHEDULE, "scheduled_for": scheduled_for}
     if started and overlap_policy == Policy.SKIP:
         reason = f"run #{started[0]} was still active (overlap policy: skip)"
@@ -149,16 +169,21 @@ def occurrence_fire(
                 started[0],
             )
             return None
-        with transaction.atomic():
-            execution = TaskExecution.objects.create(
-                status=Status.RUNNING,
-                start_time=timezone.now(),
-                heartbeat_at=timezone.now(),
-                worker=worker,
-                host=host,
-                pid=pid,
-                **fields,
+        if handover:
+            execution = TaskExecution.objects.create(status=Status.PENDING, worker=handover, **fields)
+            logger.info(
+                "fire task=%s %r scheduled_for=%s execution=#%s handed over to %s",
+                task_id,
+                task_name,
+                scheduled_for.isoformat(),
+                execution.pk,
+                handover.removeprefix(HANDOVER_PREFIX),
             )
+            return execution.pk
+        now = timezone.now()
+        execution = TaskExecution.objects.create(
+            status=Status.RUNNING, start_time=now, heartbeat_at=now, worker=worker, host=host, pid=pid, **fields
+        )
     except IntegrityError:
         logger.warning(
             "task=%s scheduled_for=%s is already recorded (fired by another scheduler); not run twice",
@@ -178,16 +203,31 @@ def occurrence_fire(
 
 
 def runs_request_terminate(*, execution_ids: list[int]) -> int:
-    return TaskExecution.objects.filter(pk__in=execution_ids, status__in=TaskExecution.STARTED_STATUSES).update(
-        terminate_requested=True
+    """Ask started runs to stop; runs handed over to Celery and not started are cancelled at once."""
+    now = timezone.now()
+    cancelled = (
+        TaskExecution.objects.filter(pk__in=execution_ids)
+        .filter(_handed_over())
+        .update(
+            status=Status.TERMINATED,
+            terminate_requested=True,
+            end_time=now,
+            error_message="Replaced by a newer run (overlap policy: replace).",
+            updated_at=now,
+        )
     )
+    return cancelled + TaskExecution.objects.filter(
+        pk__in=execution_ids, status__in=TaskExecution.STARTED_STATUSES
+    ).update(terminate_requested=True)
 
 
 def pending_due(*, now: datetime, limit: int) -> list[dict]:
-    """Due pending runs the dispatcher may claim (workflow steps are claimed by their workflow)."""
+    """Due pending runs the dispatcher may claim (workflow steps are claimed by their workflow,
+    runs handed over to Celery by their worker)."""
     return list(
         TaskExecution.objects.filter(status=Status.PENDING, scheduled_for__lte=now)
         .exclude(trigger=Trigger.WORKFLOW)
+        .exclude(worker__startswith=HANDOVER_PREFIX)
         .order_by("scheduled_for", "id")
         .values("id", "task_id", "trigger", "task__enabled", "task__paused", "task__overlap_policy")[
             : max(limit * 4, 20)
@@ -195,8 +235,10 @@ def pending_due(*, now: datetime, limit: int) -> list[dict]:
     )
 
 
-def pending_claim(*, row: dict, now: datetime, worker: str) -> bool:
-    """Claim one due pending run if its task's overlap policy lets it start now."""
+def pending_claim(*, row: dict, now: datetime, worker: str, handover: str = "") -> bool:
+    """Claim one due pending run if its task's overlap policy lets it start now.
+
+    With `handover` (Celery) the row is handed over instead (see execution_handover)."""
     if row["trigger"] == Trigger.RETRY and (not row["task__enabled"] or row["task__paused"]):
         state = "disabled" if not row["task__enabled"] else "paused"
         TaskExecution.objects.filter(pk=row["id"], status=Status.PENDING).update(
@@ -205,16 +247,50 @@ def pending_claim(*, row: dict, now: datetime, worker: str) -> bool:
         return False
     policy = row["task__overlap_policy"]
     if policy != Policy.ALLOW:
-        started = list(
-            TaskExecution.objects.filter(task_id=row["task_id"], status__in=TaskExecution.STARTED_STATUSES).values_list(
-                "id", flat=True
-            )
-        )
+        started = _started_ids(row["task_id"])
         if started:
             if policy == Policy.REPLACE:
                 runs_request_terminate(execution_ids=started)
             return False
-    return runs.execution_claim(execution_id=row["id"], worker=worker, now=now)
+    if handover:
+        return execution_handover(execution_id=row["id"], marker=handover, now=now)
+    # start_time is the claim's own clock, not the round's `now`: a run that ended since then must
+    # not look as if the next one had started before it ended.
+    return runs.execution_claim(execution_id=row["id"], worker=worker)
+
+
+def execution_handover(*, execution_id: int, marker: str, now: datetime | None = None) -> bool:
+    """Mark a plain pending row as sent to Celery (still `pending`; a worker claims it when it starts)."""
+    now = now or timezone.now()
+    return bool(
+        TaskExecution.objects.filter(pk=execution_id, status=Status.PENDING, worker="").update(
+            worker=marker[:255], updated_at=now
+        )
+    )
+
+
+def handovers_requeue(*, older_than: datetime, now: datetime | None = None) -> list[int]:
+    """Hand back to the dispatcher the runs sent to Celery before `older_than` that no worker started.
+
+    Their message was lost (a leader that died before sending it, a broker that lost it, a worker
+    killed with messages it had reserved). Sending one twice is safe: only one claim can succeed.
+    """
+    now = now or timezone.now()
+    stale = TaskExecution.objects.filter(_handed_over(), updated_at__lt=older_than)
+    ids = list(stale.values_list("id", flat=True)[:1000])
+    if not ids:
+        return []
+    reset = TaskExecution.objects.filter(_handed_over(), pk__in=ids, updated_at__lt=older_than).update(
+        worker="", updated_at=now
+    )
+    if reset:
+        logger.warning("%s runs sent to Celery were not started in time; they are sent again: %s", reset, ids[:20])
+    return ids
+
+
+def handovers_open() -> list[int]:
+    """Ids of the runs handed over to Celery and not started yet."""
+    return list(TaskExecution.objects.filter(_handed_over()).values_list("id", flat=True))
 
 
 def _process_alive(pid: int | None) -> bool:

@@ -14,11 +14,6 @@ from scheduler_app.models import ScheduledTask, SchedulerNode, TaskExecution
 from tests.factories import ScheduledTaskFactory, TaskExecutionFactory, UserFactory
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hasher(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def staff_client(db) -> Callable[..., Client]:
     """A client logged in as a staff user holding exactly the given scheduler_app permission codenames."""

@@ -9,11 +9,6 @@ from rest_framework.test import APIClient
 from tests.factories import UserFactory
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hasher(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def user_with(username: str, *codenames: str, **fields):
     user = UserFactory(username=username, **fields)
     if codenames:

@@ -127,7 +127,6 @@ def request_for(name: str, method: str, flow, execution) -> tuple[str, dict | No
 @pytest.mark.parametrize("role", list(ROLES))
 @pytest.mark.parametrize(("name", "method"), ROUTES)
 def test_route_answers_by_role(db, settings, role, name, method):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     flow, execution = build_world()
     client = APIClient()
     if ROLES[role] is not None:

@@ -58,7 +58,6 @@ def browser() -> Iterator:
 @pytest.fixture
 def admin_login(live_server, browser, django_user_model, settings):
     """A function that opens a new page logged in as a superuser (through the real login form)."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     django_user_model.objects.create_superuser("boss", "boss@example.com", PASSWORD)
     contexts = []
 

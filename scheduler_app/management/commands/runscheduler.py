@@ -5,6 +5,8 @@ import signal
 
 from django.core.management.base import BaseCommand, CommandError
 
+from scheduler_app.conf import scheduler_settings
+from scheduler_app.scheduling.engine import reuse_connections
 from scheduler_app.scheduling.manager import SchedulerManager
 
 
@@ -26,6 +28,7 @@ class Command(BaseCommand):
         for name in ("pool_size", "poll_seconds", "max_seconds"):
             if options[name] is not None and options[name] <= 0:
                 raise CommandError(f"--{name.replace('_', '-')} must be positive")
+        reuse_connections(scheduler_settings.CONN_MAX_AGE)
         manager = SchedulerManager(pool_size=options["pool_size"], poll_seconds=options["poll_seconds"])
         stop_reason = []
 
