@@ -146,10 +146,10 @@ class SchedulerManager:
 
     def run(self, *, max_seconds: float | None = None) -> None:
         """The supervised main loop: a failing turn is logged and retried with backoff."""
-        deadline = None if max_seconds is None else self._monotonic() + max_seconds
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
         backoff = self.poll_seconds
         while not self.stopping.is_set():
-            if deadline is not None and self._monotonic() >= deadline:
+            if deadline is not None and time.monotonic() >= deadline:
                 break
             try:
                 self.tick()
@@ -158,7 +158,7 @@ class SchedulerManager:
                 logger.exception("scheduler loop turn failed; retrying in %.1f s", backoff)
                 close_old_connections()
                 # Give every worker a full orphan period to heartbeat again before judging its runs.
-                self._db_trouble_until = self._monotonic() + scheduler_settings.ORPHAN_SECONDS
+                self._db_trouble_until = time.monotonic() + scheduler_settings.ORPHAN_SECONDS
                 backoff = min(backoff * 2, 1.0)
             self.stopping.wait(backoff)
 
@@ -190,7 +190,7 @@ class SchedulerManager:
     def tick(self) -> None:
         close_old_connections()
         now = timezone.now()
-        clock = self._monotonic()
+        clock = time.monotonic()
         if clock - self._last_beat >= min(scheduler_settings.HEARTBEAT_SECONDS, scheduler_settings.LEASE_SECONDS / 3):
             self._beat(now)
             self._last_beat = clock
@@ -218,7 +218,7 @@ class SchedulerManager:
             pk=1,
         ).update(leader=self.node_id, lease_expires_at=now + lease)
         if won:
-            self._lease_until = self._monotonic() + lease.total_seconds()
+            self._lease_until = time.monotonic() + lease.total_seconds()
         if won and not self.is_leader:
             self._become_leader()
         elif not won and self.is_leader:
@@ -229,14 +229,14 @@ class SchedulerManager:
 
     def holds_lease(self) -> bool:
         """Leader, and the lease it last renewed has not run out (checked at every fire)."""
-        return self.is_leader and self._monotonic() < self._lease_until
+        return self.is_leader and time.monotonic() < self._lease_until
 
     def _become_leader(self) -> None:
         logger.info("node %s is now the leader", self.node_id)
         self.is_leader = True
-        if self._monotonic() >= self._db_trouble_until:
+        if time.monotonic() >= self._db_trouble_until:
             self._recover_orphans(timezone.now())
-            self._last_orphan_check = self._monotonic()
+            self._last_orphan_check = time.monotonic()
         self._load_jobs()
         self.sync_jobs()
         self._version_seen = SchedulerState.objects.values_list("schedule_version", flat=True).get(pk=1)
@@ -386,8 +386,8 @@ class SchedulerManager:
     # ------------------------------------------------------------------ shutdown helpers
 
     def _wait_idle(self, seconds: float) -> None:
-        deadline = self._monotonic() + seconds
-        while self.backend.inflight and self._monotonic() < deadline:
+        deadline = time.monotonic() + seconds
+        while self.backend.inflight and time.monotonic() < deadline:
             time.sleep(0.1)
 
     def _own_started(self):
@@ -400,7 +400,3 @@ class SchedulerManager:
     def _force_terminate_own(self, reason: str) -> None:
         for execution in self._own_started():
             occurrences.execution_abandon(execution=execution, reason=f"{reason} before the run finished")
-
-    @staticmethod
-    def _monotonic() -> float:
-        return time.monotonic()
