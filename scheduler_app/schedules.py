@@ -310,8 +310,14 @@ def build_trigger(
     timezone: str,
     start_date: datetime | None = None,
 ) -> BaseTrigger:
-    """The APScheduler trigger for a schedule; exactly one of cron and interval must be given."""
+    """The APScheduler trigger for a schedule; exactly one of cron and interval must be given.
+
+    An interval counts from `start_date` cut to the whole second, so interval tasks fire on whole
+    seconds: readable times, and tasks due in the same second are recorded together.
+    """
     zone = get_zone(timezone)
+    if start_date is not None:
+        start_date = start_date.replace(microsecond=0)
     if cron_expression and interval_seconds:
         raise InvalidSchedule(_("Set either a cron expression or an interval, not both."))
     if cron_expression:

@@ -4,8 +4,8 @@ The manager (scheduling/manager.py) decides what runs when; an ExecutionBackend 
 
 - ThreadBackend (SCHEDULER_EXECUTION_BACKEND=thread, the default): one bounded pool of
   SCHEDULER_THREAD_POOL_SIZE threads in the scheduler process. An occurrence is written as a
-  claimed `running` row and executed in the pool thread that fired it; due `pending` rows are
-  claimed by the dispatcher for the free slots only.
+  claimed `running` row only when a slot is free (else `pending`), and the dispatcher claims due
+  `pending` rows for the free slots only, so start_time is always when a thread took the run.
 - CeleryBackend (SCHEDULER_EXECUTION_BACKEND=celery): the leader never runs work. An occurrence, or
   a due `pending` row the overlap policy lets start, is *handed over*: it stays `pending` with
   `worker = "celery:queued:<queue>"` and its id is sent to the Celery task
@@ -16,8 +16,9 @@ The manager (scheduling/manager.py) decides what runs when; an ExecutionBackend 
   like a dead run to the orphan check; a handed-over run cancelled before it started gets its message
   revoked; one that no worker started within SCHEDULER_CELERY_REQUEUE_SECONDS is sent again.
 
-Both backends keep a small local pool for the leader's own work (firing, recording skipped runs,
-sending messages), so APScheduler's thread and the main loop never wait on the database or broker.
+Both backends keep one leader thread for the leader's own work (recording each scheduling round's
+occurrences, skipped runs, sending messages), so APScheduler's thread and the main loop never wait
+on the database or the broker, and that work never waits behind the runs.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import DatabaseError, close_old_connections, transaction
+from django.db import DatabaseError, close_old_connections
 from django.utils.module_loading import import_string
 
 from scheduler_app.conf import scheduler_settings
@@ -58,18 +59,23 @@ def celery_task_id(execution_id: int) -> str:
 
 
 def execute_through_outages(
-    execution_id: int, *, stopping: threading.Event | None = None, patience: float = OUTAGE_PATIENCE_SECONDS
+    execution_id: int,
+    *,
+    execution: TaskExecution | None = None,
+    stopping: threading.Event | None = None,
+    patience: float = OUTAGE_PATIENCE_SECONDS,
 ) -> TaskExecution | None:
     """runs.execution_execute, retried while the database is away.
 
     It raises a DatabaseError only before any work starts (failures during the work end the
     run, and the final write has its own retries), so trying again cannot run the work twice.
+    `execution` (the row just claimed, task loaded) saves the first read; a retry reads it again.
     """
     delay = 0.5
     deadline = time.monotonic() + patience
     while True:
         try:
-            return runs.execution_execute(execution_id=execution_id)
+            return runs.execution_execute(execution_id=execution_id, execution=execution)
         except DatabaseError as error:
             if time.monotonic() + delay > deadline or (stopping is not None and stopping.is_set()):
                 logger.error("execution=#%s could not start (%s); the orphan check will end it", execution_id, error)
@@ -78,6 +84,7 @@ def execute_through_outages(
             close_old_connections()
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
+            execution = None
 
 
 def log_finish(execution: TaskExecution | None) -> None:
@@ -94,12 +101,13 @@ def log_finish(execution: TaskExecution | None) -> None:
 class ExecutionBackend:
     """What the manager needs from a place that runs executions.
 
-    `spawn` runs leader work (firing, skip records) in the local pool. `marker(task_id)` is "" when
-    the dispatcher claims rows itself, else the handover marker to write instead of claiming.
-    `start_fired` runs an occurrence returned by occurrences.occurrence_fire, in the pool thread that
-    fired it; `submit` runs a row the dispatcher claimed or handed over. `capacity()` is the number
-    of runs the dispatcher may start now (None: no limit here). `in_flight_ids()` are the runs this
-    process is executing (never orphans). `tick(now, version)` is called by the leader every turn.
+    `spawn` runs leader work (recording a round's occurrences, skip records, sending messages) in
+    one leader thread, in order, never behind the runs. `marker(task_id)` is "" when the dispatcher
+    claims rows itself, else the handover marker to write instead of claiming. `reserve(n)` grants
+    up to n run slots (the thread pool's free ones; no limit for Celery) and `release(n)` gives back
+    the ones not used. `launch` starts the rows the manager claimed (slots reserved) or handed
+    over (occurrences_fire, pending_start). `in_flight_ids()` are
+    the runs this process is executing (never orphans). `tick(now, version)` is the leader's upkeep.
     """
 
     name = ""
@@ -107,29 +115,33 @@ class ExecutionBackend:
     def __init__(self, *, pool_size: int, stopping: threading.Event | None = None) -> None:
         self.pool_size = pool_size
         self.stopping = stopping or threading.Event()
-        self.pool: ThreadPoolExecutor | None = None
+        self.leader_pool: ThreadPoolExecutor | None = None
         self._inflight = 0
         self._inflight_lock = threading.Lock()
         self._last_requeue = time.monotonic()
+        self.on_slot_free: Callable[[], None] | None = None  # told when a full pool frees a slot
 
-    # ------------------------------------------------------------------ the local pool
+    # ------------------------------------------------------------------ the leader thread
 
     def start(self) -> None:
-        self.pool = ThreadPoolExecutor(max_workers=self.pool_size, thread_name_prefix="zq-run")
+        self.leader_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zq-leader")
 
     def shutdown(self) -> None:
-        if self.pool:
-            self.pool.shutdown(wait=True, cancel_futures=False)
+        if self.leader_pool:
+            self.leader_pool.shutdown(wait=True, cancel_futures=False)
 
     @property
     def inflight(self) -> int:
-        """Jobs submitted to the local pool and not finished."""
+        """Jobs submitted (leader work and runs) and not finished."""
         return self._inflight
 
     def spawn(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
+        return self._submit_to(self.leader_pool, fn, *args, **kwargs)
+
+    def _submit_to(self, pool: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
         with self._inflight_lock:
             self._inflight += 1
-        future = self.pool.submit(self._guarded, fn, *args, **kwargs)
+        future = pool.submit(self._guarded, fn, *args, **kwargs)
         future.add_done_callback(self._done)
         return future
 
@@ -153,12 +165,16 @@ class ExecutionBackend:
         return ""
 
     def capacity(self) -> int | None:
-        raise NotImplementedError
+        """Runs that may start now (None: no limit here)."""
+        return None
 
-    def submit(self, execution_id: int, *, marker: str = "") -> None:
-        raise NotImplementedError
+    def reserve(self, count: int) -> int:
+        return count
 
-    def start_fired(self, execution_id: int, *, marker: str = "") -> None:
+    def release(self, count: int) -> None:
+        pass
+
+    def launch(self, executions: list[TaskExecution]) -> None:
         raise NotImplementedError
 
     def in_flight_ids(self) -> set[int]:
@@ -176,31 +192,61 @@ class ExecutionBackend:
 
 
 class ThreadBackend(ExecutionBackend):
-    """Today's behaviour: executions run in the scheduler process's bounded pool."""
+    """Executions run in the scheduler process's bounded pool of `pool_size` threads.
+
+    A run holds a slot from its claim to its end, so a row is claimed (and its start_time written)
+    only when a thread is free to start it at once.
+    """
 
     name = "thread"
 
     def __init__(self, *, pool_size: int, stopping: threading.Event | None = None) -> None:
         super().__init__(pool_size=pool_size, stopping=stopping)
+        self.pool: ThreadPoolExecutor | None = None
         self._claimed: set[int] = set()
+        self._busy = 0
+        self._slots_lock = threading.Lock()
+
+    def start(self) -> None:
+        super().start()
+        self.pool = ThreadPoolExecutor(max_workers=self.pool_size, thread_name_prefix="zq-run")
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        if self.pool:
+            self.pool.shutdown(wait=True, cancel_futures=False)
 
     def capacity(self) -> int:
-        return self.pool_size - self._inflight
+        return max(0, self.pool_size - self._busy)
 
-    def submit(self, execution_id: int, *, marker: str = "") -> None:
-        self._claimed.add(execution_id)
-        self.spawn(self.execute, execution_id)
+    def reserve(self, count: int) -> int:
+        with self._slots_lock:
+            granted = max(0, min(count, self.pool_size - self._busy))
+            self._busy += granted
+        return granted
 
-    def start_fired(self, execution_id: int, *, marker: str = "") -> None:
-        self.execute(execution_id)
+    def release(self, count: int) -> None:
+        if count <= 0:
+            return
+        with self._slots_lock:
+            was_full = self._busy >= self.pool_size
+            self._busy -= count
+        if was_full and self.on_slot_free is not None:
+            self.on_slot_free()
 
-    def execute(self, execution_id: int) -> None:
-        self._claimed.add(execution_id)
+    def launch(self, executions: list[TaskExecution]) -> None:
+        for execution in executions:
+            self._claimed.add(execution.pk)
+            self._submit_to(self.pool, self.execute, execution.pk, execution)
+
+    def execute(self, execution_id: int, execution: TaskExecution | None = None) -> None:
+        """Run one claimed row to its end in this pool thread, then free its slot."""
         try:
-            execution = execute_through_outages(execution_id, stopping=self.stopping)
+            finished = execute_through_outages(execution_id, execution=execution, stopping=self.stopping)
         finally:
             self._claimed.discard(execution_id)
-        log_finish(execution)
+            self.release(1)
+        log_finish(finished)
 
     def in_flight_ids(self) -> set[int]:
         return super().in_flight_ids() | self._claimed
@@ -231,9 +277,6 @@ class CeleryBackend(ExecutionBackend):
         self._queued_lock = threading.Lock()
         self._queued_loaded = False
         self._last_revoke_check = 0.0
-
-    def capacity(self) -> None:
-        return None
 
     # ------------------------------------------------------------------ queues
 
@@ -267,13 +310,10 @@ class CeleryBackend(ExecutionBackend):
 
     # ------------------------------------------------------------------ sending
 
-    def submit(self, execution_id: int, *, marker: str = "") -> None:
-        # The dispatcher's handover UPDATE has committed (autocommit); on_commit also covers a caller
-        # inside a transaction: a worker must never receive an id whose row it cannot see yet.
-        transaction.on_commit(lambda: self.spawn(self.send, execution_id, marker=marker))
-
-    def start_fired(self, execution_id: int, *, marker: str = "") -> None:
-        transaction.on_commit(lambda: self.send(execution_id, marker=marker))
+    def launch(self, executions: list[TaskExecution]) -> None:
+        # Their rows are committed (the manager writes in autocommit), so a worker can read them.
+        for execution in executions:
+            self.spawn(self.send, execution.pk, marker=execution.worker)
 
     def send(self, execution_id: int, *, marker: str = "") -> bool:
         queue = marker.removeprefix(occurrences.HANDOVER_PREFIX) or scheduler_settings.CELERY_QUEUE

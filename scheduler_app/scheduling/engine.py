@@ -1,15 +1,14 @@
 """APScheduler parts adapted to our rules: a job store, an executor and a guarded scheduler.
 
 - TaskJobStore (django-apscheduler's DjangoJobStore, so the web process sees next run times):
-  a job that cannot be unpickled is reported and rebuilt from its task, never silently deleted
-  (the parent class deletes it); and the write-back of fired jobs is batched into one transaction
-  per scheduling round instead of one per job, so fifty jobs due in the same second all start on
-  time. Every read flushes first, so no job is ever fired twice from stale state; if the process
-  dies between firing and flushing, the unique (task, scheduled_for) key absorbs the repeat.
-- OccurrenceExecutor: instead of running the job function, hands (task id, run times) to the
-  manager, which applies misfire grace, catch-up, overlap policies and records skipped runs.
-- GuardedBackgroundScheduler: an exception in a scheduling round (a database outage, say) is
-  logged and the round retried, instead of silently killing APScheduler's thread.
+  the leader's jobs live in memory, so a scheduling round never waits on the database; the table
+  is written through for adds and removals and in batches for next run times. A job that cannot
+  be unpickled is reported and rebuilt from its task, never silently deleted.
+- OccurrenceExecutor: instead of running the job function, hands every due (job, run times) of a
+  round to the manager in one batch; the manager applies misfire grace, catch-up and overlap
+  policies, records skipped runs and writes the round's executions with one INSERT.
+- GuardedBackgroundScheduler: an exception in a scheduling round is logged and the round retried,
+  instead of silently killing APScheduler's thread.
 """
 
 from __future__ import annotations
@@ -21,11 +20,14 @@ from collections.abc import Callable
 from datetime import datetime
 
 from apscheduler.executors.base import BaseExecutor
-from apscheduler.jobstores.base import BaseJobStore
+from apscheduler.job import Job
+from apscheduler.jobstores.base import BaseJobStore, JobLookupError
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from django.db import close_old_connections, connections, transaction
+from django.db import connections
 from django_apscheduler.jobstores import DjangoJobStore
 from django_apscheduler.models import DjangoJob
+from django_apscheduler.util import get_django_internal_datetime
 
 logger = logging.getLogger("scheduler_app.scheduler")
 
@@ -43,59 +45,114 @@ def scheduled_task_job(task_id: int, signature: str) -> None:
 
 
 class TaskJobStore(DjangoJobStore):
+    """The leader's jobs in memory, mirrored to django-apscheduler's DjangoJob table.
+
+    A scheduling round reads and updates jobs in memory only (unpickling and rewriting every due
+    job through the database made one round for a hundred due jobs take over a second). Adds and
+    removals are written through at once; fired jobs' new next run times are queued and written in
+    one statement per `flush()` (the manager flushes every loop turn, so the table lags by at most
+    SCHEDULER_POLL_SECONDS). `load()` replaces the memory copy with the table, when a node becomes
+    the leader. A job that cannot be unpickled is parked and reported, never deleted (the parent
+    class deletes it). If the process dies before a flush, the next leader fires those occurrences
+    again and the unique (task, scheduled_for) key absorbs the repeats.
+    """
+
     def __init__(self, on_broken_job: Callable[[str, Exception], None] | None = None) -> None:
         super().__init__()
         self._on_broken_job = on_broken_job
-        self._pending: dict[str, object] = {}
-        self._pending_lock = threading.Lock()
+        self._memory = MemoryJobStore()
+        self._unflushed: dict[str, Job] = {}
+        self._lock = threading.RLock()
 
     def start(self, scheduler, alias) -> None:
         # Skip DjangoResultStoreMixin.start: its listeners write a DjangoJobExecution row for every
         # fire, in the scheduling thread. Our runs are TaskExecution rows, written off that thread.
         BaseJobStore.start(self, scheduler, alias)
+        self._memory.start(scheduler, alias)
 
-    def update_job(self, job) -> None:
-        with self._pending_lock:
-            self._pending[job.id] = job
+    def load(self) -> int:
+        """Replace the memory copy with the jobs in the table; returns how many were loaded."""
+        jobs = self._get_jobs()
+        with self._lock:
+            self._memory.remove_all_jobs()
+            self._unflushed.clear()
+            for job in jobs:
+                self._memory.add_job(job)
+        return len(jobs)
 
-    def flush(self) -> None:
-        """Write fired jobs back in one transaction; kept for the next round if the database fails."""
-        with self._pending_lock:
-            pending, self._pending = self._pending, {}
-        if not pending:
-            return
+    def flush(self) -> int:
+        """Write the queued next run times in one statement; kept for the next try if that fails."""
+        with self._lock:
+            pending, self._unflushed = self._unflushed, {}
+            rows = [
+                DjangoJob(
+                    id=job_id,
+                    next_run_time=get_django_internal_datetime(job.next_run_time),
+                    job_state=pickle.dumps(job.__getstate__(), self.pickle_protocol),
+                )
+                for job_id, job in pending.items()
+            ]
+        if not rows:
+            return 0
         try:
-            with transaction.atomic():
-                for job_id, job in pending.items():
-                    DjangoJob.objects.filter(id=job_id).update(
-                        next_run_time=job.next_run_time,
-                        job_state=pickle.dumps(job.__getstate__(), self.pickle_protocol),
-                    )
+            DjangoJob.objects.bulk_update(rows, ["next_run_time", "job_state"], batch_size=500)
         except Exception:
-            with self._pending_lock:
-                self._pending = {**pending, **self._pending}
+            with self._lock:
+                self._unflushed = {**pending, **self._unflushed}
             raise
+        return len(rows)
+
+    # -- reads: memory only
 
     def lookup_job(self, job_id: str):
-        self.flush()
-        return super().lookup_job(job_id)
+        with self._lock:
+            return self._memory.lookup_job(job_id)
 
     def get_due_jobs(self, now):
-        self.flush()
-        return super().get_due_jobs(now)
+        with self._lock:
+            return self._memory.get_due_jobs(now)
 
     def get_next_run_time(self):
-        self.flush()
-        return super().get_next_run_time()
+        with self._lock:
+            return self._memory.get_next_run_time()
 
     def get_all_jobs(self):
-        self.flush()
-        return super().get_all_jobs()
+        with self._lock:
+            return self._memory.get_all_jobs()
+
+    # -- writes: memory, and the table (at once, or queued for the next flush)
+
+    def add_job(self, job) -> None:
+        super().add_job(job)  # ConflictingIdError when the row exists: the scheduler then updates
+        with self._lock:
+            if self._memory.lookup_job(job.id) is None:
+                self._memory.add_job(job)
+            else:
+                self._memory.update_job(job)
+
+    def update_job(self, job) -> None:
+        with self._lock:
+            if self._memory.lookup_job(job.id) is None:
+                self._memory.add_job(job)  # in the table (add_job's conflict) but not loaded yet
+            else:
+                self._memory.update_job(job)
+            self._unflushed[job.id] = job
 
     def remove_job(self, job_id: str) -> None:
-        with self._pending_lock:
-            self._pending.pop(job_id, None)
-        super().remove_job(job_id)
+        with self._lock:
+            self._unflushed.pop(job_id, None)
+            in_memory = self._memory.lookup_job(job_id) is not None
+            if in_memory:
+                self._memory.remove_job(job_id)
+        deleted, _ = DjangoJob.objects.filter(id=job_id).delete()
+        if not (in_memory or deleted):
+            raise JobLookupError(job_id)
+
+    def remove_all_jobs(self) -> None:
+        with self._lock:
+            self._unflushed.clear()
+            self._memory.remove_all_jobs()
+        super().remove_all_jobs()
 
     def _get_jobs(self, **filters):
         jobs = []
@@ -124,31 +181,42 @@ def reuse_connections(max_age: int) -> None:
 
 
 class OccurrenceExecutor(BaseExecutor):
-    """Hands due run times to a callback; never runs job functions itself."""
+    """Collects the due run times of a scheduling round and hands them over in one batch.
 
-    def __init__(self, on_due: Callable[[object, list[datetime]], None]) -> None:
+    Never runs job functions itself. One batch per round lets the manager record all the
+    occurrences due at the same instant with one INSERT instead of one per job.
+    """
+
+    def __init__(self, on_due: Callable[[list[tuple[object, list[datetime]]]], None]) -> None:
         super().__init__()
         self._on_due = on_due
+        self._round: list[tuple[object, list[datetime]]] = []
 
     def submit_job(self, job, run_times) -> None:
-        self._on_due(job, list(run_times))
+        self._round.append((job, list(run_times)))
+
+    def end_round(self) -> None:
+        due, self._round = self._round, []
+        if due:
+            self._on_due(due)
 
     def _do_submit_job(self, job, run_times) -> None:  # pragma: no cover - submit_job is overridden
         raise NotImplementedError
 
 
 class GuardedBackgroundScheduler(BackgroundScheduler):
-    """A BackgroundScheduler whose scheduling thread survives errors in a round."""
+    """A BackgroundScheduler whose scheduling thread survives errors in a round, and whose
+    occurrence executors get one batch per round."""
 
     retry_seconds = 1.0
 
     def _process_jobs(self):
-        # Idle rounds can outlast the server's wait_timeout; a dead connection is replaced here,
-        # before the job store uses it, instead of failing the round.
-        close_old_connections()
         try:
             return super()._process_jobs()
         except Exception:
             logger.exception("scheduling round failed; retrying in %.0f s", self.retry_seconds)
-            close_old_connections()
             return self.retry_seconds
+        finally:
+            for executor in list(self._executors.values()):
+                if isinstance(executor, OccurrenceExecutor):
+                    executor.end_round()

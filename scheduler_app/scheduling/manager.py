@@ -17,11 +17,13 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 
@@ -99,11 +101,17 @@ class SchedulerManager:
         self.is_leader = False
         self.stopping = threading.Event()
         self.scheduler: GuardedBackgroundScheduler | None = None
+        self.store: TaskJobStore | None = None
         self.backend = backend or create_backend(pool_size=self.pool_size, stopping=self.stopping)
         self._tasks: dict[int, TaskSchedule] = {}
         self._jobs: dict[str, str] = {}  # job id -> trigger signature
         self._paused_jobs: set[str] = set()
         self._task_locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
+        self._fires: list[occurrences.Occurrence] = []  # due, not recorded yet (see _fire_queued)
+        self._fires_lock = threading.Lock()
+        self._wake = threading.Event()  # a pool slot freed up: dispatch before the next turn
+        self._backlog = False  # due runs wait for a free slot
+        self.backend.on_slot_free = self._slot_freed
         self._sync_lock = threading.Lock()
         self._version_seen = -1
         self._last_full_sync = 0.0
@@ -118,9 +126,9 @@ class SchedulerManager:
     def start(self) -> None:
         """Register this node, start APScheduler (paused until we lead) and the execution backend."""
         self.backend.start()
-        store = TaskJobStore(on_broken_job=self._job_broken)
+        self.store = TaskJobStore(on_broken_job=self._job_broken)
         self.scheduler = GuardedBackgroundScheduler(
-            jobstores={"default": store},
+            jobstores={"default": self.store},
             executors={"default": OccurrenceExecutor(self._on_due)},
             job_defaults={"coalesce": False, "misfire_grace_time": None, "max_instances": 1},
             timezone=UTC,
@@ -145,28 +153,53 @@ class SchedulerManager:
         self.tick()
 
     def run(self, *, max_seconds: float | None = None) -> None:
-        """The supervised main loop: a failing turn is logged and retried with backoff."""
+        """The supervised main loop: a failing turn is logged and retried with backoff.
+
+        Between turns it dispatches at once when the pool frees a slot it had run out of, so runs
+        queued for a slot do not wait for the next turn.
+        """
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         backoff = self.poll_seconds
+        next_turn = time.monotonic()
         while not self.stopping.is_set():
-            if deadline is not None and time.monotonic() >= deadline:
+            clock = time.monotonic()
+            if deadline is not None and clock >= deadline:
                 break
-            try:
-                self.tick()
-                backoff = self.poll_seconds
-            except Exception:
-                logger.exception("scheduler loop turn failed; retrying in %.1f s", backoff)
-                close_old_connections()
-                # Give every worker a full orphan period to heartbeat again before judging its runs.
-                self._db_trouble_until = time.monotonic() + scheduler_settings.ORPHAN_SECONDS
-                backoff = min(backoff * 2, 1.0)
-            self.stopping.wait(backoff)
+            if clock >= next_turn:
+                try:
+                    self.tick()
+                    backoff = self.poll_seconds
+                except Exception:
+                    logger.exception("scheduler loop turn failed; retrying in %.1f s", backoff)
+                    close_old_connections()
+                    # Give every worker a full orphan period to heartbeat again before judging its runs.
+                    self._db_trouble_until = time.monotonic() + scheduler_settings.ORPHAN_SECONDS
+                    backoff = min(backoff * 2, 1.0)
+                next_turn = time.monotonic() + backoff
+            elif self._wake.is_set():
+                self._wake.clear()
+                if self.holds_lease():
+                    try:
+                        self.dispatch(now=timezone.now())
+                    except Exception:
+                        logger.exception("dispatching failed; the next turn tries again")
+            self._wake.wait(max(0.0, next_turn - time.monotonic()))
+
+    def request_stop(self) -> None:
+        """Ask the main loop to end (safe in a signal handler); `stop` then winds down."""
+        self.stopping.set()
+        self._wake.set()
 
     def stop(self, reason: str = "scheduler stopped") -> None:
         """Stop firing, let running work finish within the grace, terminate the rest, hand over."""
         self.stopping.set()
         if self.scheduler and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.holds_lease():
+            try:
+                self.store.flush()  # the next leader starts from the latest next run times
+            except DatabaseError:
+                logger.warning("the last next run times could not be saved; the next leader skips the repeats")
         grace = scheduler_settings.SHUTDOWN_GRACE
         inflight = self.backend.inflight
         logger.info("stopping (%s): waiting up to %.0f s for %s running executions", reason, grace, inflight)
@@ -207,6 +240,7 @@ class SchedulerManager:
         if clock - self._last_orphan_check >= scheduler_settings.ORPHAN_SECONDS / 3 and clock >= self._db_trouble_until:
             self._recover_orphans(now)
             self._last_orphan_check = clock
+        self.store.flush()
         self.backend.tick(now, version=version)
         self.dispatch(now=now)
 
@@ -254,7 +288,9 @@ class SchedulerManager:
     # ------------------------------------------------------------------ reconciliation
 
     def _load_jobs(self) -> None:
+        """Take over the job table: an earlier leader may have left it different from our memory."""
         with self._sync_lock:
+            self.store.load()
             self._jobs, self._paused_jobs = {}, set()
             for job in self.scheduler.get_jobs():
                 self._jobs[job.id] = job.kwargs.get("signature", "")
@@ -331,57 +367,113 @@ class SchedulerManager:
 
     # ------------------------------------------------------------------ firing
 
-    def _on_due(self, job: Any, run_times: list[datetime]) -> None:
-        """Called in APScheduler's thread with every due run time of a job; must return quickly."""
-        task = self._tasks.get(job.kwargs.get("task_id"))
-        if task is None or self.stopping.is_set() or not self.holds_lease():
+    def _on_due(self, due: list[tuple[Any, list[datetime]]]) -> None:
+        """Called in APScheduler's thread once per round with every due job; must return quickly."""
+        if self.stopping.is_set() or not self.holds_lease():
             return
-        plan = occurrences.plan_run_times(
-            run_times=run_times,
-            now=timezone.now(),
-            grace_seconds=task.misfire_grace_seconds,
-            catch_up=task.catch_up,
-        )
-        if plan.skipped:
-            self.backend.spawn(occurrences.occurrences_skip, task_id=task.id, skipped=plan.skipped, name=task.name)
-        if plan.run_time is not None:
-            self.backend.spawn(self._fire, task, plan.run_time)
-
-    def _fire(self, task: TaskSchedule, run_time: datetime) -> None:
-        marker = self.backend.marker(task.id)
-        with self._task_locks[task.id]:
-            execution_id = occurrences.occurrence_fire(
-                task_id=task.id,
-                task_name=task.name,
-                overlap_policy=task.overlap_policy,
-                scheduled_for=run_time,
-                grace_seconds=task.misfire_grace_seconds if task.catch_up == "none" else None,
-                worker=self.node_id,
-                host=self.host,
-                pid=self.pid,
-                handover=marker,
+        now = timezone.now()
+        fires: list[occurrences.Occurrence] = []
+        for job, run_times in due:
+            task = self._tasks.get(job.kwargs.get("task_id"))
+            if task is None:
+                continue
+            plan = occurrences.plan_run_times(
+                run_times=run_times, now=now, grace_seconds=task.misfire_grace_seconds, catch_up=task.catch_up
             )
-        if execution_id is not None:
-            self.backend.start_fired(execution_id, marker=marker)
+            if plan.skipped:
+                self.backend.spawn(occurrences.occurrences_skip, task_id=task.id, skipped=plan.skipped, name=task.name)
+            if plan.run_time is not None:
+                fires.append(
+                    occurrences.Occurrence(
+                        task_id=task.id,
+                        task_name=task.name,
+                        overlap_policy=task.overlap_policy,
+                        scheduled_for=plan.run_time,
+                        grace_seconds=task.misfire_grace_seconds if task.catch_up == "none" else None,
+                    )
+                )
+        if fires:
+            with self._fires_lock:
+                self._fires.extend(fires)
+            self.backend.spawn(self._fire_queued)
+
+    def _fire_queued(self) -> None:
+        """Record every occurrence queued so far (leader thread): when recording falls behind the
+        rounds, the next call takes all that piled up at once. One task per INSERT at most."""
+        with self._fires_lock:
+            fires, self._fires = self._fires, []
+        while fires:
+            wave: dict[int, occurrences.Occurrence] = {}
+            later: list[occurrences.Occurrence] = []
+            for fire in fires:
+                if fire.task_id in wave:
+                    later.append(fire)
+                else:
+                    wave[fire.task_id] = fire
+            self._fire(list(wave.values()))
+            fires = later
+
+    def _fire(self, fires: list[occurrences.Occurrence]) -> None:
+        """Record occurrences in one INSERT and start the claimed ones (leader thread)."""
+        if self.stopping.is_set() or not self.holds_lease():
+            return
+        fires = [replace(fire, handover=self.backend.marker(fire.task_id)) for fire in fires]
+        with ExitStack() as locks:
+            for task_id in sorted({fire.task_id for fire in fires}):
+                locks.enter_context(self._task_locks[task_id])
+            started = self._with_slots(
+                len(fires),
+                lambda slots: occurrences.occurrences_fire(
+                    occurrences=fires, worker=self.node_id, host=self.host, pid=self.pid, slots=slots
+                ),
+            )
+        if started.short_of_slots:
+            self._backlog = True
+        self.backend.launch(started.rows)
+
+    def _with_slots(self, wanted: int, start: Callable[[int], occurrences.Started]) -> occurrences.Started:
+        """Reserve up to `wanted` run slots for `start` and give back the ones it did not use."""
+        slots = self.backend.reserve(wanted)
+        started = occurrences.Started()
+        try:
+            started = start(slots)
+        finally:
+            self.backend.release(slots - sum(1 for row in started.rows if row.status == Status.RUNNING))
+        return started
+
+    def _slot_freed(self) -> None:
+        # Runs wait for a slot: dispatch now rather than at the next turn.
+        if self._backlog:
+            self._wake.set()
 
     # ------------------------------------------------------------------ dispatching queued runs
 
     def dispatch(self, *, now: datetime) -> int:
-        """Claim due pending executions (run now, retries, queued overlaps) for free pool slots,
-        or hand them over to Celery workers (celery backend: no slot limit here)."""
+        """Start due pending executions (run now, retries, queued overlaps) in free pool slots, or
+        hand them over to Celery workers (no slot limit there); a constant number of queries."""
         free = self.backend.capacity()
         if free is None:
             free = DISPATCH_BATCH
         if free <= 0 or self.stopping.is_set():
             return 0
-        claimed = 0
-        for row in occurrences.pending_due(now=now, limit=free):
-            marker = self.backend.marker(row["task_id"])
-            with self._task_locks[row["task_id"]]:
-                if occurrences.pending_claim(row=row, now=now, worker=self.node_id, handover=marker):
-                    claimed += 1
-                    self.backend.submit(row["id"], marker=marker)
-        return claimed
+        rows = occurrences.pending_due(now=now, limit=free)
+        if not rows:
+            self._backlog = False
+            return 0
+        task_ids = sorted({row["task_id"] for row in rows})
+        markers = {task_id: self.backend.marker(task_id) for task_id in task_ids}
+        with ExitStack() as locks:
+            for task_id in task_ids:
+                locks.enter_context(self._task_locks[task_id])
+            started = self._with_slots(
+                min(free, len(rows)),
+                lambda slots: occurrences.pending_start(
+                    rows=rows, worker=self.node_id, host=self.host, pid=self.pid, slots=slots, markers=markers
+                ),
+            )
+        self._backlog = started.short_of_slots > 0
+        self.backend.launch(started.rows)
+        return len(started.rows)
 
     # ------------------------------------------------------------------ shutdown helpers
 

@@ -22,7 +22,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -44,15 +44,6 @@ HANDOVER_PREFIX = "celery:queued:"
 
 def _handed_over() -> Q:
     return Q(status=Status.PENDING, worker__startswith=HANDOVER_PREFIX)
-
-
-def _started_ids(task_id: int) -> list[int]:
-    """Runs of the task that are started, or handed over to Celery (about to start)."""
-    return list(
-        TaskExecution.objects.filter(task_id=task_id)
-        .filter(Q(status__in=TaskExecution.STARTED_STATUSES) | _handed_over())
-        .values_list("id", flat=True)
-    )
 
 
 @dataclass
@@ -119,87 +110,203 @@ def occurrences_skip(*, task_id: int, skipped: list[tuple[datetime, str]], name:
     return len(rows)
 
 
-def occurrence_fire(
+@dataclass
+class Started:
+    """Rows to run now (claimed, or handed over to Celery), each with its task loaded, and how many
+    more could have started but for the free slots (they wait as `pending` for the dispatcher)."""
+
+    rows: list[TaskExecution] = field(default_factory=list)
+    short_of_slots: int = 0
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One due run time of a task, with what the scheduler knows of the task."""
+
+    task_id: int
+    task_name: str
+    overlap_policy: str
+    scheduled_for: datetime
+    # Set when a start later than this many seconds must be skipped instead (catch-up "none").
+    grace_seconds: int | None = None
+    # A HANDOVER_PREFIX marker: write the row `pending` for a Celery worker instead of claiming it.
+    handover: str = ""
+
+
+def occurrences_fire(
     *,
-    task_id: int,
-    task_name: str,
-    overlap_policy: str,
-    scheduled_for: datetime,
-    grace_seconds: int | None,
+    occurrences: list[Occurrence],
     worker: str,
     host: str,
     pid: int,
-    handover: str = "",
-) -> int | None:
-    """Record one occurrence; returns the id of a claimed (running) execution to execute, or None.
+    slots: int | None = None,
+) -> Started:
+    """Record a scheduling round's occurrences (at most one per task) with one INSERT.
 
-    None means the occurrence was skipped (overlap, too late), queued as pending (overlap policy
-    queue or replace), or already recorded by another scheduler (the unique key). With `handover`
-    (a HANDOVER_PREFIX marker) the row is written `pending` and handed over instead of claimed:
-    the returned id is to be sent to Celery, whose worker claims it.
+    Returns the rows to start now: claimed `running` rows (start_time = the claim), or `pending`
+    rows handed over to Celery (`handover`). The others are recorded
+    without starting: `skipped` (overlap policy skip, too late for the misfire grace), `pending`
+    behind an active run (queue, replace), `pending` for lack of a free slot (at most `slots` are
+    claimed; None = no limit), or nothing when another scheduler recorded the occurrence first.
     """
     now = timezone.now()
-    if grace_seconds is not None and now - scheduled_for > timedelta(seconds=grace_seconds):
-        occurrences_skip(
-            task_id=task_id,
-            name=task_name,
-            skipped=[(scheduled_for, f"could not start within the misfire grace of {grace_seconds} s")],
-        )
-        return None
-    started = []
-    if overlap_policy != Policy.ALLOW:
-        started = _started_ids(task_id)
-    fields = {"task_id": task_id, "trigger": Trigger.SCHEDULE, "scheduled_for": scheduled_for}
-    if started and overlap_policy == Policy.SKIP:
-        reason = f"run #{started[0]} was still active (overlap policy: skip)"
-        occurrences_skip(task_id=task_id, name=task_name, skipped=[(scheduled_for, reason)])
-        return None
-    try:
-        if started:
-            if overlap_policy == Policy.REPLACE:
-                requested = runs_request_terminate(execution_ids=started)
-                logger.info("replace task=%s: terminating %s active runs", task_id, requested)
-            execution = TaskExecution.objects.create(status=Status.PENDING, **fields)
-            logger.info(
-                "queue task=%s %r scheduled_for=%s execution=#%s behind run #%s",
-                task_id,
-                task_name,
-                scheduled_for.isoformat(),
-                execution.pk,
-                started[0],
+    skipped: list[tuple[Occurrence, str]] = []
+    timely: list[Occurrence] = []
+    for occurrence in occurrences:
+        grace = occurrence.grace_seconds
+        if grace is not None and now - occurrence.scheduled_for > timedelta(seconds=grace):
+            skipped.append((occurrence, f"could not start within the misfire grace of {grace} s"))
+        else:
+            timely.append(occurrence)
+    active = _started_by_task({o.task_id for o in timely if o.overlap_policy != Policy.ALLOW})
+    to_replace: list[int] = []
+    rows: list[TaskExecution] = []
+    short_of_slots = 0
+    claimed_at = timezone.now()
+    for occurrence in timely:
+        started = active.get(occurrence.task_id, [])
+        fields = {"task_id": occurrence.task_id, "trigger": Trigger.SCHEDULE, "scheduled_for": occurrence.scheduled_for}
+        if started and occurrence.overlap_policy == Policy.SKIP:
+            skipped.append((occurrence, f"run #{started[0]} was still active (overlap policy: skip)"))
+        elif started:
+            if occurrence.overlap_policy == Policy.REPLACE:
+                to_replace.extend(started)
+            rows.append(TaskExecution(status=Status.PENDING, **fields))
+        elif occurrence.handover:
+            rows.append(TaskExecution(status=Status.PENDING, worker=occurrence.handover, **fields))
+        elif slots is not None and slots <= 0:
+            short_of_slots += 1
+            rows.append(TaskExecution(status=Status.PENDING, **fields))
+        else:
+            if slots is not None:
+                slots -= 1
+            rows.append(
+                TaskExecution(
+                    status=Status.RUNNING,
+                    start_time=claimed_at,
+                    heartbeat_at=claimed_at,
+                    worker=worker,
+                    host=host,
+                    pid=pid,
+                    **fields,
+                )
             )
-            return None
-        if handover:
-            execution = TaskExecution.objects.create(status=Status.PENDING, worker=handover, **fields)
-            logger.info(
-                "fire task=%s %r scheduled_for=%s execution=#%s handed over to %s",
-                task_id,
-                task_name,
-                scheduled_for.isoformat(),
-                execution.pk,
-                handover.removeprefix(HANDOVER_PREFIX),
-            )
-            return execution.pk
-        now = timezone.now()
-        execution = TaskExecution.objects.create(
-            status=Status.RUNNING, start_time=now, heartbeat_at=now, worker=worker, host=host, pid=pid, **fields
-        )
-    except IntegrityError:
-        logger.warning(
-            "task=%s scheduled_for=%s is already recorded (fired by another scheduler); not run twice",
-            task_id,
-            scheduled_for.isoformat(),
-        )
-        return None
-    logger.info(
-        "fire task=%s %r scheduled_for=%s execution=#%s late=%.3fs",
-        task_id,
-        task_name,
-        scheduled_for.isoformat(),
-        execution.pk,
-        (execution.start_time - scheduled_for).total_seconds(),
+    if skipped:
+        _record_skipped(skipped)
+    if to_replace:
+        requested = runs_request_terminate(execution_ids=to_replace)
+        logger.info("replace: terminating %s active runs %s", requested, to_replace[:20])
+    recorded = _insert_occurrences(rows)
+    by_task = {o.task_id: o for o in timely}
+    to_start = [row for row in recorded if row.status == Status.RUNNING or row.worker.startswith(HANDOVER_PREFIX)]
+    for row in recorded:
+        _log_fire(row, by_task[row.task_id], active.get(row.task_id))
+    return Started(rows=_with_tasks(to_start), short_of_slots=short_of_slots)
+
+
+def _with_tasks(rows: list[TaskExecution]) -> list[TaskExecution]:
+    """The rows with their tasks attached (one query); rows of a task deleted meanwhile are dropped."""
+    tasks = ScheduledTask.objects.in_bulk({row.task_id for row in rows})
+    kept = []
+    for row in rows:
+        task = tasks.get(row.task_id)
+        if task is not None:
+            row.task = task
+            kept.append(row)
+    return kept
+
+
+def _started_by_task(task_ids: set[int]) -> dict[int, list[int]]:
+    """Started (or handed-over) runs of these tasks, in one query."""
+    if not task_ids:
+        return {}
+    active: dict[int, list[int]] = {}
+    rows = (
+        TaskExecution.objects.filter(task_id__in=task_ids)
+        .filter(Q(status__in=TaskExecution.STARTED_STATUSES) | _handed_over())
+        .order_by("id")
+        .values_list("task_id", "id")
     )
-    return execution.pk
+    for task_id, execution_id in rows:
+        active.setdefault(task_id, []).append(execution_id)
+    return active
+
+
+def _record_skipped(skipped: list[tuple[Occurrence, str]]) -> None:
+    now = timezone.now()
+    TaskExecution.objects.bulk_create(
+        [
+            TaskExecution(
+                task_id=occurrence.task_id,
+                status=Status.SKIPPED,
+                trigger=Trigger.SCHEDULE,
+                scheduled_for=occurrence.scheduled_for,
+                end_time=now,
+                error_message=reason,
+            )
+            for occurrence, reason in skipped
+        ],
+        ignore_conflicts=True,
+    )
+    for occurrence, reason in skipped:
+        logger.warning(
+            "skip task=%s %r scheduled_for=%s: %s",
+            occurrence.task_id,
+            occurrence.task_name,
+            occurrence.scheduled_for.isoformat(),
+            reason,
+        )
+
+
+def _insert_occurrences(rows: list[TaskExecution]) -> list[TaskExecution]:
+    """Insert the rows in one statement; if one was recorded already (another scheduler fired it,
+    or this one before a crash), insert them one by one and leave out the duplicates."""
+    if not rows:
+        return []
+    try:
+        with transaction.atomic():
+            TaskExecution.objects.bulk_create(rows)
+    except IntegrityError:
+        for row in rows:
+            row.pk = None
+        recorded = []
+        for row in rows:
+            try:
+                with transaction.atomic():
+                    row.save(force_insert=True)
+            except IntegrityError:
+                logger.warning(
+                    "task=%s scheduled_for=%s is already recorded (fired by another scheduler); not run twice",
+                    row.task_id,
+                    row.scheduled_for.isoformat(),
+                )
+                continue
+            recorded.append(row)
+        return recorded
+    if any(row.pk is None for row in rows):  # databases that do not return ids from a bulk insert
+        matching = TaskExecution.objects.filter(
+            task_id__in={row.task_id for row in rows}, scheduled_for__in={row.scheduled_for for row in rows}
+        )
+        ids = {(task_id, due): pk for task_id, due, pk in matching.values_list("task_id", "scheduled_for", "id")}
+        for row in rows:
+            row.pk = ids.get((row.task_id, row.scheduled_for))
+    return rows
+
+
+def _log_fire(row: TaskExecution, occurrence: Occurrence, started: list[int] | None) -> None:
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    due = row.scheduled_for.isoformat()
+    what = f"task={row.task_id} {occurrence.task_name!r} scheduled_for={due} execution=#{row.pk}"
+    if row.status == Status.RUNNING:
+        late = (row.start_time - row.scheduled_for).total_seconds()
+        logger.info("fire %s late=%.3fs", what, late)
+    elif row.worker:
+        logger.info("fire %s handed over to %s", what, row.worker.removeprefix(HANDOVER_PREFIX))
+    elif started:
+        logger.info("queue %s behind run #%s", what, started[0])
+    else:
+        logger.info("queue %s: no free slot in the pool; it starts when one frees up", what)
 
 
 def runs_request_terminate(*, execution_ids: list[int]) -> int:
@@ -235,28 +342,81 @@ def pending_due(*, now: datetime, limit: int) -> list[dict]:
     )
 
 
-def pending_claim(*, row: dict, now: datetime, worker: str, handover: str = "") -> bool:
-    """Claim one due pending run if its task's overlap policy lets it start now.
+def pending_start(
+    *,
+    rows: list[dict],
+    worker: str,
+    host: str,
+    pid: int,
+    slots: int | None = None,
+    markers: dict[int, str] | None = None,
+) -> Started:
+    """Start due pending runs (from pending_due) as far as overlap policies and free slots allow.
 
-    With `handover` (Celery) the row is handed over instead (see execution_handover)."""
-    if row["trigger"] == Trigger.RETRY and (not row["task__enabled"] or row["task__paused"]):
-        state = "disabled" if not row["task__enabled"] else "paused"
-        TaskExecution.objects.filter(pk=row["id"], status=Status.PENDING).update(
-            status=Status.SKIPPED, end_time=now, error_message=f"retry not run: the task was {state}"
+    Claims them (`running`, start_time = the claim) in one UPDATE, at most `slots` (None = no
+    limit); a task with a marker in `markers` (Celery) has its runs handed over instead. A run of a
+    task with an active run waits (replace: the active run is asked to stop); a retry of a task
+    disabled or paused since it failed is skipped. A constant number of queries for any batch.
+    """
+    markers = markers or {}
+    now = timezone.now()
+    candidates = []
+    for row in rows:
+        if row["trigger"] == Trigger.RETRY and (not row["task__enabled"] or row["task__paused"]):
+            state = "disabled" if not row["task__enabled"] else "paused"
+            TaskExecution.objects.filter(pk=row["id"], status=Status.PENDING).update(
+                status=Status.SKIPPED, end_time=now, error_message=f"retry not run: the task was {state}"
+            )
+        else:
+            candidates.append(row)
+    active = _started_by_task({r["task_id"] for r in candidates if r["task__overlap_policy"] != Policy.ALLOW})
+    to_claim: list[int] = []
+    to_hand: dict[str, list[int]] = {}
+    to_replace: list[int] = []
+    taken: set[int] = set()  # tasks (not "allow") that start a run in this batch
+    short_of_slots = 0
+    for row in candidates:
+        task_id, policy = row["task_id"], row["task__overlap_policy"]
+        if policy != Policy.ALLOW:
+            started = active.get(task_id)
+            if started and policy == Policy.REPLACE:
+                to_replace.extend(started)
+            if started or task_id in taken:
+                continue
+        marker = markers.get(task_id, "")
+        if marker:
+            to_hand.setdefault(marker, []).append(row["id"])
+        elif slots is not None and len(to_claim) >= slots:
+            short_of_slots += 1
+            continue
+        else:
+            to_claim.append(row["id"])
+        taken.add(task_id)
+    if to_replace:
+        runs_request_terminate(execution_ids=sorted(set(to_replace)))
+    claimed_at = timezone.now()
+    if to_claim:
+        TaskExecution.objects.filter(pk__in=to_claim, status=Status.PENDING).update(
+            status=Status.RUNNING,
+            start_time=claimed_at,
+            heartbeat_at=claimed_at,
+            worker=worker[:255],
+            host=host[:255],
+            pid=pid,
+            updated_at=claimed_at,
         )
-        return False
-    policy = row["task__overlap_policy"]
-    if policy != Policy.ALLOW:
-        started = _started_ids(row["task_id"])
-        if started:
-            if policy == Policy.REPLACE:
-                runs_request_terminate(execution_ids=started)
-            return False
-    if handover:
-        return execution_handover(execution_id=row["id"], marker=handover, now=now)
-    # start_time is the claim's own clock, not the round's `now`: a run that ended since then must
-    # not look as if the next one had started before it ended.
-    return runs.execution_claim(execution_id=row["id"], worker=worker)
+    for marker, ids in to_hand.items():
+        TaskExecution.objects.filter(pk__in=ids, status=Status.PENDING, worker="").update(
+            worker=marker[:255], updated_at=claimed_at
+        )
+    if not (to_claim or to_hand):
+        return Started(short_of_slots=short_of_slots)
+    handed = [pk for ids in to_hand.values() for pk in ids]
+    won = TaskExecution.objects.select_related("task").filter(
+        Q(pk__in=to_claim, status=Status.RUNNING, worker=worker[:255], start_time=claimed_at)
+        | Q(pk__in=handed, status=Status.PENDING, worker__startswith=HANDOVER_PREFIX)
+    )
+    return Started(rows=list(won.order_by("scheduled_for", "id")), short_of_slots=short_of_slots)
 
 
 def execution_handover(*, execution_id: int, marker: str, now: datetime | None = None) -> bool:

@@ -97,16 +97,20 @@ class Outcome:
     error: str = ""
 
 
-def execution_execute(*, execution_id: int, monitor: ExecutionMonitor | None = None) -> TaskExecution:
+def execution_execute(
+    *, execution_id: int, execution: TaskExecution | None = None, monitor: ExecutionMonitor | None = None
+) -> TaskExecution:
     """Run a claimed (running) execution to its final state and return the updated row.
 
     A row that is not running (never claimed, or already ended) is returned unchanged. Timeouts
     come from the task's `timeout_seconds` (and a command's own `timeout_seconds`). A failed run
     with attempts left gets its retry row in the same transaction as the final state.
+    `execution` is the row as its claimer just wrote it, with its task loaded (saves a read).
     """
     _close_old_connections()
     try:
-        execution = TaskExecution.objects.select_related("task").get(pk=execution_id)
+        if execution is None:
+            execution = TaskExecution.objects.select_related("task").get(pk=execution_id)
         if execution.status not in STARTED:
             logger.warning("execution #%s is %s, not running: not executed", execution_id, execution.status)
             return execution
@@ -201,7 +205,7 @@ def execution_finish(
     attempts = len(FINISH_RETRY_DELAYS) + 1
     for attempt in range(1, attempts + 1):
         try:
-            written = _write_final(execution=execution, outcome=outcome, ctx=ctx, now=now)
+            written, fields = _write_final(execution=execution, outcome=outcome, ctx=ctx, now=now)
             break
         except DatabaseError as error:
             if _in_transaction():
@@ -232,6 +236,10 @@ def execution_finish(
             time.sleep(delay)
     if not written:
         logger.info("execution #%s had already ended; its final state was left as it was", execution.pk)
+    if fields is not None:  # written as computed, with nothing else to read back
+        for name, value in fields.items():
+            setattr(execution, name, value)
+        return execution
     try:
         return TaskExecution.objects.get(pk=execution.pk)
     except (DatabaseError, TaskExecution.DoesNotExist):
@@ -240,31 +248,39 @@ def execution_finish(
 
 def _write_final(
     *, execution: TaskExecution, outcome: Outcome, ctx: ExecutionContext | None, now: datetime | None
-) -> bool:
+) -> tuple[bool, dict[str, Any] | None]:
     """One attempt: the conditional UPDATE and, for a failure with attempts left, the retry row.
 
-    A terminate request seen here wins over the outcome (the user asked for it before the run could
-    record its end). A reason written into error_message together with the request (by a service or
-    the scheduler) becomes the error of the terminated run.
+    Returns whether the row was written and, when the fast path wrote exactly the computed fields,
+    those fields. A terminate request seen here wins over the outcome (the user asked for it before
+    the run could record its end). A reason written into error_message together with the request
+    (by a service or the scheduler) becomes the error of the terminated run.
     """
     now = now or timezone.now()
+    if outcome.status in (Status.SUCCESS, Status.COMPLETED):
+        # The common case in one statement: no terminate request, nothing else to write.
+        fields = _final_fields(execution, outcome, ctx, now)
+        unrequested = TaskExecution.objects.filter(pk=execution.pk, status__in=STARTED, terminate_requested=False)
+        if unrequested.update(**fields):
+            logger.info("execution #%s ended %s", execution.pk, outcome.status)
+            return True, fields
     with transaction.atomic():
         rows = TaskExecution.objects.filter(pk=execution.pk, status__in=STARTED)
         for _ in range(3):  # the flag may change between the read and the write; then read again
             current = rows.values("terminate_requested", "error_message").first()
             if current is None:
-                return False  # already ended elsewhere: never overwrite a terminal state
+                return False, None  # already ended elsewhere: never overwrite a terminal state
             final = _terminated_if_requested(outcome, current["terminate_requested"], current["error_message"])
             fields = _final_fields(execution, final, ctx, now)
             if rows.filter(terminate_requested=current["terminate_requested"]).update(**fields):
                 break
         else:
-            return False
+            return False, None
         if final.status == Status.FAILED and execution.trigger != TaskExecution.Trigger.WORKFLOW:
             execution.status = final.status
             execution_schedule_retry(execution=execution, now=now)
     logger.info("execution #%s ended %s%s", execution.pk, final.status, f": {final.error}" if final.error else "")
-    return True
+    return True, None
 
 
 def _terminated_if_requested(outcome: Outcome, requested: bool, reason: str) -> Outcome:

@@ -51,17 +51,15 @@ def backend():
 
 
 def fire(task, *, handover: str = MARKER, at=None) -> int | None:
-    return occurrences.occurrence_fire(
+    occurrence = occurrences.Occurrence(
         task_id=task.pk,
         task_name=task.name,
         overlap_policy=task.overlap_policy,
         scheduled_for=at or timezone.now(),
-        grace_seconds=None,
-        worker="leader",
-        host="h",
-        pid=1,
         handover=handover,
     )
+    started = occurrences.occurrences_fire(occurrences=[occurrence], worker="leader", host="h", pid=1)
+    return started.rows[0].pk if started.rows else None
 
 
 def test_an_occurrence_is_handed_over_pending_and_counts_as_active_for_skip():
@@ -82,7 +80,10 @@ def test_queue_policy_waits_behind_a_handed_over_run_and_replace_cancels_it():
     assert waiting.status == "pending"
     row = occurrences.pending_due(now=timezone.now() + timedelta(seconds=2), limit=10)
     assert [r["id"] for r in row] == [waiting.pk]  # the handed-over row is not dispatched again
-    assert not occurrences.pending_claim(row=row[0], now=timezone.now(), worker="leader", handover=MARKER)
+    waiting_start = occurrences.pending_start(
+        rows=row, worker="leader", host="h", pid=1, markers={queued.pk: MARKER}
+    )  # still behind the handed-over run
+    assert waiting_start.rows == []
 
     replaced = ScheduledTaskFactory(config=QUICK, overlap_policy="replace")
     old = fire(replaced)

@@ -34,7 +34,7 @@ class Command(BaseCommand):
 
         def request_stop(signum, _frame) -> None:
             stop_reason.append(f"scheduler stopped by {signal.Signals(signum).name}")
-            manager.stopping.set()
+            manager.request_stop()
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
