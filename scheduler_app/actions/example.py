@@ -37,7 +37,7 @@ def parse_example(config: dict[str, Any]) -> ExampleParams:
 @action("example_task", params=parse_example, description="Timed steps with progress; fails at random.")
 def example_task(ctx: ExecutionContext, params: ExampleParams) -> dict[str, Any]:
     step_seconds = params.duration_seconds / params.steps
-    ctx.progress(processed=0, total=params.steps, message=f"正在执行步骤 0/{params.steps}", force=True)
+    ctx.progress(processed=0, total=params.steps, message=f"正在执行步骤 0/{params.steps}")
     for step in range(1, params.steps + 1):
         ctx.sleep(step_seconds)
         ctx.progress(

@@ -3,9 +3,10 @@
 The context turns progress into row updates (percent, ETA, live result), holds the run while it is
 paused and raises ExecutionStopped when termination was requested or the time limit passed. Control
 flags reach it through one ExecutionMonitor per process: every 0.5 s a single query reads the flags
-of all registered executions, and every SCHEDULER_HEARTBEAT_SECONDS a single UPDATE writes their
-heartbeat. Every write is a conditional UPDATE on an active status, so a terminal row is never
-changed, and none of them commits or rolls back the caller's transaction (weak spot 24).
+of all registered executions (and progress they recorded but did not write yet is written), and
+every SCHEDULER_HEARTBEAT_SECONDS a single UPDATE writes their heartbeat. Every write is a
+conditional UPDATE on an active status, so a terminal row is never changed, and none of them
+commits or rolls back the caller's transaction (weak spot 24).
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ class ExecutionContext:
     One context per execution, used by the thread that runs it (the monitor thread only sets flags).
     """
 
-    progress_interval = 0.5  # at most one progress UPDATE per this many seconds (unless forced)
+    # At most one progress UPDATE per this many seconds (unless forced); progress left unwritten is
+    # written by the monitor within about this long, or by the final write of a run that ends first.
+    progress_interval = 0.5
     output_interval = 1.0  # at most one output_tail UPDATE per this many seconds
     pause_poll = 0.2  # how often a paused run looks at its flags
 
@@ -83,7 +86,8 @@ class ExecutionContext:
         self._resume_from_id: int | None = resume_id if isinstance(resume_id, int) else None
         self._resume_from: TaskExecution | bool | None = False  # False: not loaded yet
         self._dirty = False
-        self._last_write = float("-inf")
+        self._last_write = self._started  # the claim wrote the starting state
+        self._flush_lock = threading.Lock()
         self.output_tail: str | None = None
         self._output_dirty = False
         self._last_output_write = float("-inf")
@@ -201,8 +205,9 @@ class ExecutionContext:
         write: bool = True,
         **result_fields: Any,
     ) -> None:
-        """Record progress; written at most every `progress_interval` s unless forced or finished.
+        """Record progress; written at most every `progress_interval` s unless forced.
 
+        A run that ends sooner never writes progress at all: its final write carries it.
         Percent is `percent` when given, else processed / total. The ETA extrapolates the working
         time per processed item. Extra keyword arguments go into the live result (whitelisted keys
         survive, see results.RESULT_KEYS). With `check=True` (default) this also calls check();
@@ -224,10 +229,12 @@ class ExecutionContext:
             self.percent = _clamp(round((self.processed or 0) / self.total * 100, 2))
         self.result_fields.update(result_fields)
         self._dirty = True
-        finished = bool(self.total) and (self.processed or 0) >= (self.total or 0)
-        if not write:
-            return
-        if force or finished or self._clock() - self._last_write >= self.progress_interval:
+        if write and (force or self._clock() - self._last_write >= self.progress_interval):
+            self.flush()
+
+    def flush_if_due(self) -> None:
+        """Write progress recorded and not written for `progress_interval` (the monitor calls this)."""
+        if self._dirty and self._clock() - self._last_write >= self.progress_interval:
             self.flush()
 
     def checkpoint(self, last_item: str, **data: Any) -> None:
@@ -242,26 +249,27 @@ class ExecutionContext:
         self.flush()
 
     def flush(self) -> None:
-        """Write pending progress now."""
-        if not self._dirty:
-            return
-        fields: dict[str, Any] = {
-            "progress_percent": self.percent,
-            "current_item": self.current_item,
-            "estimated_end_time": self._eta(),
-            "result": trim_result(self.live_result()),
-        }
-        if self.processed is not None:
-            fields["processed_items"] = self.processed
-        if self.total is not None:
-            fields["total_items"] = self.total
-        if self._output_dirty:
-            fields["output_tail"] = self.output_tail or ""
-            self._output_dirty = False
-            self._last_output_write = self._clock()
-        self._update(fields)
-        self._dirty = False
-        self._last_write = self._clock()
+        """Write pending progress now (from the run's thread or the monitor's)."""
+        with self._flush_lock:
+            if not self._dirty:
+                return
+            self._dirty = False
+            fields: dict[str, Any] = {
+                "progress_percent": self.percent,
+                "current_item": self.current_item,
+                "estimated_end_time": self._eta(),
+                "result": trim_result(self.live_result()),
+            }
+            if self.processed is not None:
+                fields["processed_items"] = self.processed
+            if self.total is not None:
+                fields["total_items"] = self.total
+            if self._output_dirty:
+                fields["output_tail"] = self.output_tail or ""
+                self._output_dirty = False
+                self._last_output_write = self._clock()
+            self._update(fields)
+            self._last_write = self._clock()
 
     def live_result(self) -> dict[str, Any]:
         """The result as the run would store it now: progress, message and reported fields."""
@@ -423,6 +431,8 @@ class ExecutionMonitor:
                 alive.append(pk)
             elif status in TaskExecution.TERMINAL_STATUSES:
                 ctx._apply_ended(status)
+        for pk in alive:
+            contexts[pk].flush_if_due()  # progress a run recorded and has not written yet
         now = time.monotonic()
         if alive and now - self._last_heartbeat >= scheduler_settings.HEARTBEAT_SECONDS:
             TaskExecution.objects.filter(pk__in=alive, status__in=STARTED).update(heartbeat_at=timezone.now())

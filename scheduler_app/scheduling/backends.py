@@ -119,7 +119,7 @@ class ExecutionBackend:
         self._inflight = 0
         self._inflight_lock = threading.Lock()
         self._last_requeue = time.monotonic()
-        self.on_slot_free: Callable[[], None] | None = None  # told when a full pool frees a slot
+        self.on_slot_free: Callable[[], None] | None = None  # told whenever a run slot frees up
 
     # ------------------------------------------------------------------ the leader thread
 
@@ -229,9 +229,8 @@ class ThreadBackend(ExecutionBackend):
         if count <= 0:
             return
         with self._slots_lock:
-            was_full = self._busy >= self.pool_size
             self._busy -= count
-        if was_full and self.on_slot_free is not None:
+        if self.on_slot_free is not None:
             self.on_slot_free()
 
     def launch(self, executions: list[TaskExecution]) -> None:

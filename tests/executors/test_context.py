@@ -52,20 +52,51 @@ def test_progress_writes_percent_items_eta_and_live_result(running):
     }
 
 
-def test_progress_writes_are_throttled_unless_forced_or_finished(running, django_assert_num_queries):
+def test_progress_writes_are_throttled_unless_forced(running, django_assert_num_queries):
     clock = FakeClock()
     ctx = ExecutionContext(running, clock=clock)
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(0):
         for index in range(50):
-            ctx.progress(processed=index, total=100)  # one write, then at most one per 0.5 s
+            ctx.progress(processed=index, total=100)  # within 0.5 s of the start: recorded only
+        ctx.progress(processed=100, total=100)
     with django_assert_num_queries(1):
         ctx.progress(processed=51, total=100, force=True)
-    with django_assert_num_queries(1):
-        ctx.progress(processed=100, total=100)
     clock.now += 0.6
     with django_assert_num_queries(1):
         ctx.progress(processed=100, total=100, message="again")
+    with django_assert_num_queries(0):
+        ctx.progress(processed=100, total=100, message="and again")
     assert row(running.pk).result["message"] == "again"
+
+
+def test_the_monitor_writes_progress_a_run_left_unwritten(running):
+    clock = FakeClock()
+    ctx = ExecutionContext(running, clock=clock)
+    ctx.progress(processed=3, total=4, current_item="c")
+    monitor = ExecutionMonitor()
+    monitor.register(ctx)
+    try:
+        monitor.poll_once()
+        assert row(running.pk).processed_items == 0  # not due yet
+        clock.now += 0.6
+        monitor.poll_once()
+        saved = row(running.pk)
+        assert (saved.processed_items, saved.current_item, saved.progress_percent) == (3, "c", 75)
+    finally:
+        monitor.unregister(ctx)
+        monitor.stop()
+
+
+def test_a_quick_run_writes_its_progress_only_with_its_final_state(db, django_assert_max_num_queries):
+    from scheduler_app.services.runs import execution_execute
+
+    execution = make_execution(make_task({"task_action": "example_task", "steps": 3, "duration_seconds": 0}))
+    assert execution_claim(execution_id=execution.pk, worker="tests")
+    execution = type(execution).objects.select_related("task").get(pk=execution.pk)
+    with django_assert_max_num_queries(1):  # the final UPDATE, nothing else
+        final = execution_execute(execution_id=execution.pk, execution=execution)
+    assert (final.status, final.processed_items, final.progress_percent) == ("success", 3, 100)
+    assert row(execution.pk).status == "success"
 
 
 def test_percent_is_clamped_and_explicit_percent_wins(running):
