@@ -1,0 +1,150 @@
+"""Recording a scheduling round and starting queued runs in batches (services/occurrences.py).
+
+The scheduler records every occurrence due in one round with one INSERT and starts due pending
+runs with one UPDATE: the number of queries does not grow with the batch.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from scheduler_app.models import TaskExecution
+from scheduler_app.services.occurrences import Occurrence, occurrences_fire, pending_due, pending_start
+from tests.factories import ScheduledTaskFactory, TaskExecutionFactory
+
+pytestmark = pytest.mark.django_db
+
+QUICK = {"task_action": "example_task", "steps": 1, "duration_seconds": 0}
+
+
+def occurrence(task, at, **kwargs) -> Occurrence:
+    return Occurrence(
+        task_id=task.pk, task_name=task.name, overlap_policy=task.overlap_policy, scheduled_for=at, **kwargs
+    )
+
+
+def fire(occurrences, **kwargs):
+    return occurrences_fire(occurrences=occurrences, worker="node-1", host="h", pid=7, **kwargs)
+
+
+@pytest.mark.parametrize("count", [3, 30])
+def test_a_round_is_recorded_in_a_constant_number_of_queries(count, django_assert_max_num_queries):
+    tasks = ScheduledTaskFactory.create_batch(count, config=QUICK, overlap_policy="skip")
+    due = timezone.now().replace(microsecond=0)
+    with django_assert_max_num_queries(5):
+        started = fire([occurrence(task, due) for task in tasks])
+    assert len(started.rows) == count
+    assert started.short_of_slots == 0
+    rows = TaskExecution.objects.filter(scheduled_for=due)
+    assert rows.count() == count
+    for row in started.rows:
+        assert (row.status, row.worker, row.trigger) == ("running", "node-1", "schedule")
+        assert row.start_time >= row.scheduled_for
+        assert row.task.config == QUICK  # loaded with the rows, ready to run
+
+
+def test_only_free_slots_are_claimed_and_the_rest_wait_pending():
+    tasks = ScheduledTaskFactory.create_batch(3, config=QUICK)
+    due = timezone.now()
+    started = fire([occurrence(task, due) for task in tasks], slots=1)
+    assert len(started.rows) == 1
+    assert started.short_of_slots == 2
+    statuses = sorted(TaskExecution.objects.values_list("status", flat=True))
+    assert statuses == ["pending", "pending", "running"]
+    assert not TaskExecution.objects.filter(status="pending").exclude(start_time=None).exists()
+
+
+def test_an_occurrence_recorded_already_is_left_out_and_the_others_are_recorded():
+    first, second = ScheduledTaskFactory.create_batch(2, config=QUICK)
+    due = timezone.now()
+    earlier = TaskExecutionFactory(task=first, scheduled_for=due, trigger="schedule", status="success")
+    started = fire([occurrence(first, due), occurrence(second, due)])
+    assert [row.task_id for row in started.rows] == [second.pk]
+    assert TaskExecution.objects.filter(task=first).get() == earlier
+
+
+def test_ids_are_read_back_where_a_bulk_insert_returns_none(monkeypatch):
+    monkeypatch.setattr(type(connection.features), "can_return_rows_from_bulk_insert", False)
+    tasks = ScheduledTaskFactory.create_batch(2, config=QUICK)
+    due = timezone.now()
+    started = fire([occurrence(task, due) for task in tasks])
+    assert sorted(row.pk for row in started.rows) == sorted(TaskExecution.objects.values_list("pk", flat=True))
+
+
+def test_overlap_policies_and_the_misfire_grace_within_one_round():
+    skip, queue, allow, late = (
+        ScheduledTaskFactory(config=QUICK, overlap_policy=policy) for policy in ("skip", "queue", "allow", "skip")
+    )
+    for task in (skip, queue, allow):
+        TaskExecutionFactory(task=task, status="running", start_time=timezone.now())
+    due = timezone.now()
+    started = fire(
+        [
+            occurrence(skip, due),
+            occurrence(queue, due),
+            occurrence(allow, due),
+            occurrence(late, due - timedelta(seconds=90), grace_seconds=30),
+        ]
+    )
+    assert [row.task_id for row in started.rows] == [allow.pk]
+    skipped = TaskExecution.objects.get(task=skip, status="skipped")
+    assert "was still active (overlap policy: skip)" in skipped.error_message
+    assert TaskExecution.objects.filter(task=queue, status="pending", scheduled_for=due).exists()
+    too_late = TaskExecution.objects.get(task=late, status="skipped")
+    assert too_late.error_message == "could not start within the misfire grace of 30 s"
+
+
+def test_replace_asks_the_active_run_to_stop_and_queues_the_new_one():
+    task = ScheduledTaskFactory(config=QUICK, overlap_policy="replace")
+    active = TaskExecutionFactory(task=task, status="running", start_time=timezone.now())
+    started = fire([occurrence(task, timezone.now())])
+    assert started.rows == []
+    active.refresh_from_db()
+    assert active.terminate_requested
+    assert TaskExecution.objects.filter(task=task, status="pending").count() == 1
+
+
+@pytest.mark.parametrize("count", [2, 20])
+def test_due_pending_runs_start_in_a_constant_number_of_queries(count, django_assert_max_num_queries):
+    now = timezone.now()
+    for task in ScheduledTaskFactory.create_batch(count, config=QUICK, interval_seconds=None, task_type="manual_task"):
+        TaskExecutionFactory(task=task, scheduled_for=now)
+    rows = pending_due(now=now, limit=100)
+    with django_assert_max_num_queries(4):
+        started = pending_start(rows=rows, worker="node-1", host="h", pid=7)
+    assert len(started.rows) == count
+    assert {row.status for row in started.rows} == {"running"}
+    assert TaskExecution.objects.filter(status="running", worker="node-1", pid=7).count() == count
+
+
+def test_pending_runs_of_one_task_start_one_at_a_time_unless_it_allows_overlap():
+    now = timezone.now()
+    single = ScheduledTaskFactory(config=QUICK, overlap_policy="queue")
+    parallel = ScheduledTaskFactory(config=QUICK, overlap_policy="allow")
+    for task in (single, single, parallel, parallel):
+        TaskExecutionFactory(task=task, scheduled_for=now - timedelta(seconds=TaskExecution.objects.count()))
+    started = pending_start(rows=pending_due(now=now, limit=10), worker="node-1", host="h", pid=7)
+    assert sorted(row.task_id for row in started.rows) == sorted([single.pk, parallel.pk, parallel.pk])
+    assert TaskExecution.objects.filter(task=single, status="pending").count() == 1
+
+
+def test_pending_runs_beyond_the_free_slots_wait():
+    now = timezone.now()
+    for task in ScheduledTaskFactory.create_batch(3, config=QUICK):
+        TaskExecutionFactory(task=task, scheduled_for=now)
+    started = pending_start(rows=pending_due(now=now, limit=10), worker="node-1", host="h", pid=7, slots=2)
+    assert (len(started.rows), started.short_of_slots) == (2, 1)
+    assert TaskExecution.objects.filter(status="pending").count() == 1
+
+
+def test_a_retry_of_a_task_paused_since_is_skipped_not_started():
+    task = ScheduledTaskFactory(config=QUICK, paused=True)
+    retry = TaskExecutionFactory(task=task, trigger="retry", scheduled_for=timezone.now())
+    started = pending_start(rows=pending_due(now=timezone.now(), limit=10), worker="node-1", host="h", pid=7)
+    assert started.rows == []
+    retry.refresh_from_db()
+    assert (retry.status, retry.error_message) == ("skipped", "retry not run: the task was paused")
