@@ -1,11 +1,14 @@
 """Propagation: time from an API edit (PATCH tasks/{id}/) to the new schedule being in effect.
 
 "In effect" = the scheduler has rebuilt the task's job: its next run time in the job store reflects
-the new interval. Usage: python bench/propagation.py [edits] (BENCH_DATABASE_URL, default MariaDB zq_bench_propagation).
+the new interval. Each edit waits a random 0-300 ms first, so the edits do not fall into step with
+the scheduler's polling (which would show the same delay every time).
+Usage: python bench/propagation.py [edits] (BENCH_DATABASE_URL, default MariaDB zq_bench_propagation).
 """
 
 from __future__ import annotations
 
+import random
 import sys
 import time
 
@@ -34,6 +37,7 @@ def main() -> None:
     for i in range(EDITS):
         previous = DjangoJob.objects.get(id=task.job_id).next_run_time
         interval = 3000 + i  # a new interval every time, so the next run time always changes
+        time.sleep(random.uniform(0, 0.3))
         sent = time.monotonic()
         response = client.patch(f"/api/v1/scheduler/tasks/{task.pk}/", {"interval_seconds": interval}, format="json")
         assert response.status_code == 200, response.content

@@ -2,10 +2,12 @@
 
 One SchedulerManager per `runscheduler` process. Its main loop (`tick`, every SCHEDULER_POLL_SECONDS)
 renews the node heartbeat and the leader lease, reconciles jobs when the schedule version changes
-(and fully every SCHEDULER_RESYNC_SECONDS), detects orphaned runs and dispatches due `pending`
-executions. APScheduler's thread fires occurrences; both hand work to the execution backend
-(scheduling/backends.py): a bounded thread pool here (default), or Celery workers on any machine.
-Only the leader fires and dispatches; a standby keeps its heartbeat and waits for the lease.
+(and fully every SCHEDULER_RESYNC_SECONDS), writes fired jobs' next run times back, detects orphaned
+runs and dispatches due `pending` executions in batches. APScheduler's thread hands each round's due
+occurrences to the leader thread, which records them with one INSERT; both hand the runs to the
+execution backend (scheduling/backends.py): a bounded thread pool here (default), or Celery workers
+on any machine. Only the leader fires and dispatches; a standby keeps its heartbeat and waits for
+the lease.
 """
 
 from __future__ import annotations
@@ -155,8 +157,8 @@ class SchedulerManager:
     def run(self, *, max_seconds: float | None = None) -> None:
         """The supervised main loop: a failing turn is logged and retried with backoff.
 
-        Between turns it dispatches at once when the pool frees a slot it had run out of, so runs
-        queued for a slot do not wait for the next turn.
+        Between turns it dispatches as soon as a pool slot frees up while runs wait for one, so they
+        do not wait for the next turn.
         """
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         backoff = self.poll_seconds

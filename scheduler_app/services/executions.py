@@ -48,19 +48,21 @@ def _who(user: User) -> str:
     return actor.get_username() if actor is not None else gettext("the system")
 
 
-def _replace_active(active: list[tuple[int, str]], *, now: datetime) -> None:
-    ids = [pk for pk, _status in active]
+def executions_replace(*, execution_ids: list[int], now: datetime | None = None) -> int:
+    """Make way for a newer run (overlap policy replace): queued runs are cancelled at once (runs
+    handed over to Celery included), started ones are asked to terminate. Returns the rows changed."""
+    now = now or timezone.now()
     # Cancel the queued ones first; a row claimed meanwhile is caught by the second UPDATE.
-    TaskExecution.objects.filter(pk__in=ids, status=Status.PENDING).update(
+    cancelled = TaskExecution.objects.filter(pk__in=execution_ids, status=Status.PENDING).update(
         status=Status.TERMINATED,
         terminate_requested=True,
         end_time=now,
         error_message=gettext(EXECUTION_REPLACED),
         updated_at=now,
     )
-    TaskExecution.objects.filter(pk__in=ids, status__in=TaskExecution.STARTED_STATUSES).update(
-        terminate_requested=True, updated_at=now
-    )
+    return cancelled + TaskExecution.objects.filter(
+        pk__in=execution_ids, status__in=TaskExecution.STARTED_STATUSES
+    ).update(terminate_requested=True, updated_at=now)
 
 
 @transaction.atomic
@@ -86,7 +88,7 @@ def execution_enqueue(
         ids = ", ".join(f"#{pk} {status}" for pk, status in active[:5])
         raise RunActive(gettext(EXECUTION_RUN_ACTIVE) % {"name": task.name, "ids": ids})
     if active and task.overlap_policy == ScheduledTask.OverlapPolicy.REPLACE:
-        _replace_active(active, now=now)
+        executions_replace(execution_ids=[pk for pk, _status in active], now=now)
     execution = TaskExecution(
         task=task,
         status=Status.PENDING,

@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from scheduler_app.conf import scheduler_settings
 from scheduler_app.models import ScheduledTask, TaskExecution
-from scheduler_app.services import runs
+from scheduler_app.services import executions, runs
 
 logger = logging.getLogger("scheduler_app.scheduler")
 
@@ -194,7 +194,7 @@ def occurrences_fire(
     if skipped:
         _record_skipped(skipped)
     if to_replace:
-        requested = runs_request_terminate(execution_ids=to_replace)
+        requested = executions.executions_replace(execution_ids=to_replace)
         logger.info("replace: terminating %s active runs %s", requested, to_replace[:20])
     recorded = _insert_occurrences(rows)
     by_task = {o.task_id: o for o in timely}
@@ -309,25 +309,6 @@ def _log_fire(row: TaskExecution, occurrence: Occurrence, started: list[int] | N
         logger.info("queue %s: no free slot in the pool; it starts when one frees up", what)
 
 
-def runs_request_terminate(*, execution_ids: list[int]) -> int:
-    """Ask started runs to stop; runs handed over to Celery and not started are cancelled at once."""
-    now = timezone.now()
-    cancelled = (
-        TaskExecution.objects.filter(pk__in=execution_ids)
-        .filter(_handed_over())
-        .update(
-            status=Status.TERMINATED,
-            terminate_requested=True,
-            end_time=now,
-            error_message="Replaced by a newer run (overlap policy: replace).",
-            updated_at=now,
-        )
-    )
-    return cancelled + TaskExecution.objects.filter(
-        pk__in=execution_ids, status__in=TaskExecution.STARTED_STATUSES
-    ).update(terminate_requested=True)
-
-
 def pending_due(*, now: datetime, limit: int) -> list[dict]:
     """Due pending runs the dispatcher may claim (workflow steps are claimed by their workflow,
     runs handed over to Celery by their worker)."""
@@ -393,7 +374,7 @@ def pending_start(
             to_claim.append(row["id"])
         taken.add(task_id)
     if to_replace:
-        runs_request_terminate(execution_ids=sorted(set(to_replace)))
+        executions.executions_replace(execution_ids=sorted(set(to_replace)))
     claimed_at = timezone.now()
     if to_claim:
         TaskExecution.objects.filter(pk__in=to_claim, status=Status.PENDING).update(
