@@ -205,12 +205,17 @@ class OccurrenceExecutor(BaseExecutor):
 
 
 class GuardedBackgroundScheduler(BackgroundScheduler):
-    """A BackgroundScheduler whose scheduling thread survives errors in a round, and whose
-    occurrence executors get one batch per round."""
+    """A BackgroundScheduler whose scheduling thread survives errors in a round, whose occurrence
+    executors get one batch per round, and which holds its rounds while `may_fire()` says no."""
 
     retry_seconds = 1.0
+    # Asked before every round; while it says no, rounds are skipped and due run times stay due.
+    may_fire: Callable[[], bool] | None = None
+    hold_seconds = 0.1
 
     def _process_jobs(self):
+        if self.may_fire is not None and not self.may_fire():
+            return self.hold_seconds
         try:
             return super()._process_jobs()
         except Exception:

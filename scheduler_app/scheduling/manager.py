@@ -111,6 +111,8 @@ class SchedulerManager:
         self._task_locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
         self._fires: list[occurrences.Occurrence] = []  # due, not recorded yet (see _fire_queued)
         self._fires_lock = threading.Lock()
+        self._fire_scheduled = False
+        self._fire_failures = 0
         self._wake = threading.Event()  # a pool slot freed up: dispatch before the next turn
         self._backlog = False  # due runs wait for a free slot
         self.backend.on_slot_free = self._slot_freed
@@ -137,6 +139,7 @@ class SchedulerManager:
             # After a failed read of due jobs, look again in 1 s (APScheduler's default is 10 s).
             jobstore_retry_interval=1,
         )
+        self.scheduler.may_fire = self._may_fire
         self.scheduler.start(paused=True)
         SchedulerState.objects.get_or_create(pk=1)
         SchedulerNode.objects.update_or_create(
@@ -212,6 +215,7 @@ class SchedulerManager:
         self._force_terminate_own(reason)
         self.backend.shutdown()
         close_old_connections()
+        self._skip_unrecorded(reason)
         SchedulerNode.objects.filter(node_id=self.node_id).update(
             stopped_at=timezone.now(), is_leader=False, last_heartbeat=timezone.now()
         )
@@ -243,6 +247,7 @@ class SchedulerManager:
             self._recover_orphans(now)
             self._last_orphan_check = clock
         self.store.flush()
+        self._schedule_fire()  # occurrences still waiting for the database
         self.backend.tick(now, version=version)
         self.dispatch(now=now)
 
@@ -286,6 +291,10 @@ class SchedulerManager:
         logger.warning("node %s lost the leader lease; it stops firing", self.node_id)
         self.is_leader = False
         self.scheduler.pause()
+        with self._fires_lock:
+            dropped, self._fires = self._fires, []
+        if dropped:
+            logger.warning("%s due occurrences not recorded yet are left to the new leader", len(dropped))
 
     # ------------------------------------------------------------------ reconciliation
 
@@ -371,60 +380,75 @@ class SchedulerManager:
 
     def _on_due(self, due: list[tuple[Any, list[datetime]]]) -> None:
         """Called in APScheduler's thread once per round with every due job; must return quickly."""
-        if self.stopping.is_set() or not self.holds_lease():
-            return
-        now = timezone.now()
-        fires: list[occurrences.Occurrence] = []
+        fires = []
         for job, run_times in due:
             task = self._tasks.get(job.kwargs.get("task_id"))
             if task is None:
                 continue
-            plan = occurrences.plan_run_times(
-                run_times=run_times, now=now, grace_seconds=task.misfire_grace_seconds, catch_up=task.catch_up
-            )
-            if plan.skipped:
-                self.backend.spawn(occurrences.occurrences_skip, task_id=task.id, skipped=plan.skipped, name=task.name)
-            if plan.run_time is not None:
-                fires.append(
-                    occurrences.Occurrence(
-                        task_id=task.id,
-                        task_name=task.name,
-                        overlap_policy=task.overlap_policy,
-                        scheduled_for=plan.run_time,
-                        grace_seconds=task.misfire_grace_seconds if task.catch_up == "none" else None,
-                    )
+            fires.extend(
+                occurrences.Occurrence(
+                    task_id=task.id,
+                    task_name=task.name,
+                    overlap_policy=task.overlap_policy,
+                    scheduled_for=run_time,
+                    misfire_grace_seconds=task.misfire_grace_seconds,
+                    catch_up=task.catch_up,
                 )
-        if fires:
-            with self._fires_lock:
-                self._fires.extend(fires)
-            self.backend.spawn(self._fire_queued)
+                for run_time in run_times
+            )
+        with self._fires_lock:
+            self._fires.extend(fires)
+        self._schedule_fire()
+
+    def _may_fire(self) -> bool:
+        # APScheduler skips its rounds otherwise, so the due run times stay due (not lost) until the
+        # lease is renewed, e.g. after a database outage; they are then planned as a catch-up.
+        return self.holds_lease() and not self.stopping.is_set()
+
+    def _schedule_fire(self) -> None:
+        """Have the leader thread record the queued occurrences (once, however many rounds queued)."""
+        with self._fires_lock:
+            if self._fire_scheduled or not self._fires:
+                return
+            self._fire_scheduled = True
+        self.backend.spawn(self._fire_queued)
 
     def _fire_queued(self) -> None:
-        """Record every occurrence queued so far (leader thread): when recording falls behind the
-        rounds, the next call takes all that piled up at once. One task per INSERT at most."""
+        """Record every occurrence queued so far (leader thread). While the database is unreachable
+        they stay queued and are tried again every turn; piled-up ones are planned as a catch-up."""
         with self._fires_lock:
+            self._fire_scheduled = False
             fires, self._fires = self._fires, []
-        while fires:
-            wave: dict[int, occurrences.Occurrence] = {}
-            later: list[occurrences.Occurrence] = []
-            for fire in fires:
-                if fire.task_id in wave:
-                    later.append(fire)
-                else:
-                    wave[fire.task_id] = fire
-            self._fire(list(wave.values()))
-            fires = later
+        if not fires or self.stopping.is_set():
+            with self._fires_lock:
+                self._fires[:0] = fires  # stop() records them as skipped
+            return
+        if not self.holds_lease():
+            with self._fires_lock:
+                self._fires[:0] = fires  # the next turn renews the lease or drops them with the lead
+            return
+        try:
+            self._fire(fires)
+        except DatabaseError as error:
+            with self._fires_lock:
+                self._fires[:0] = fires
+            self._fire_failures += 1
+            if self._fire_failures in (1, 10) or self._fire_failures % 100 == 0:
+                logger.error("could not record %s due occurrences (%s); trying again", len(fires), error)
+            close_old_connections()
+        else:
+            if self._fire_failures:
+                logger.info("recorded the %s occurrences that were waiting for the database", len(fires))
+            self._fire_failures = 0
 
     def _fire(self, fires: list[occurrences.Occurrence]) -> None:
         """Record occurrences in one INSERT and start the claimed ones (leader thread)."""
-        if self.stopping.is_set() or not self.holds_lease():
-            return
         fires = [replace(fire, handover=self.backend.marker(fire.task_id)) for fire in fires]
         with ExitStack() as locks:
             for task_id in sorted({fire.task_id for fire in fires}):
                 locks.enter_context(self._task_locks[task_id])
             started = self._with_slots(
-                len(fires),
+                len({fire.task_id for fire in fires}),
                 lambda slots: occurrences.occurrences_fire(
                     occurrences=fires, worker=self.node_id, host=self.host, pid=self.pid, slots=slots
                 ),
@@ -478,6 +502,17 @@ class SchedulerManager:
         return len(started.rows)
 
     # ------------------------------------------------------------------ shutdown helpers
+
+    def _skip_unrecorded(self, reason: str) -> None:
+        """Occurrences that fell due while stopping are recorded as skipped, not silently lost."""
+        with self._fires_lock:
+            unrecorded, self._fires = self._fires, []
+        if not unrecorded:
+            return
+        try:
+            occurrences.occurrences_skip(occurrences=unrecorded, reason=f"{reason} before the run could start")
+        except DatabaseError:
+            logger.warning("%s due occurrences could not be recorded as skipped", len(unrecorded))
 
     def _wait_idle(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds

@@ -73,7 +73,10 @@ def plan_run_times(*, run_times: list[datetime], now: datetime, grace_seconds: i
     for run_time in earlier:
         if plan.run_time is not None:
             covered = latest.astimezone(UTC).isoformat()
-            reason = f"missed while the scheduler was not running; covered by the catch-up run for {covered}"
+            reason = (
+                "missed while the scheduler was not running (or could not reach the database); "
+                f"covered by the catch-up run for {covered}"
+            )
         else:
             reason = f"missed by {_seconds(now - run_time)} s, beyond the misfire grace of {grace_seconds} s"
         plan.skipped.append((run_time, reason))
@@ -82,32 +85,6 @@ def plan_run_times(*, run_times: list[datetime], now: datetime, grace_seconds: i
 
 def _seconds(delta: timedelta) -> str:
     return f"{delta.total_seconds():.1f}"
-
-
-def occurrences_skip(*, task_id: int, skipped: list[tuple[datetime, str]], name: str = "") -> int:
-    """Record occurrences that did not run as `skipped` rows (the newest MAX_SKIPPED_ROWS of them)."""
-    now = timezone.now()
-    kept = sorted(skipped)[-MAX_SKIPPED_ROWS:]
-    dropped = len(skipped) - len(kept)
-    rows = [
-        TaskExecution(
-            task_id=task_id,
-            status=Status.SKIPPED,
-            trigger=Trigger.SCHEDULE,
-            scheduled_for=run_time,
-            end_time=now,
-            error_message=reason,
-        )
-        for run_time, reason in kept
-    ]
-    if dropped and rows:
-        rows[0].error_message += f" ({dropped} earlier missed occurrences are not recorded one by one)"
-    TaskExecution.objects.bulk_create(rows, ignore_conflicts=True)
-    for run_time, reason in kept[-3:]:
-        logger.warning("skip task=%s %r scheduled_for=%s: %s", task_id, name, run_time.isoformat(), reason)
-    if len(kept) > 3:
-        logger.warning("skip task=%s %r: %s more occurrences", task_id, name, len(kept) - 3)
-    return len(rows)
 
 
 @dataclass
@@ -127,8 +104,8 @@ class Occurrence:
     task_name: str
     overlap_policy: str
     scheduled_for: datetime
-    # Set when a start later than this many seconds must be skipped instead (catch-up "none").
-    grace_seconds: int | None = None
+    misfire_grace_seconds: int = 0
+    catch_up: str = ScheduledTask.CatchUp.ONCE
     # A HANDOVER_PREFIX marker: write the row `pending` for a Celery worker instead of claiming it.
     handover: str = ""
 
@@ -141,23 +118,17 @@ def occurrences_fire(
     pid: int,
     slots: int | None = None,
 ) -> Started:
-    """Record a scheduling round's occurrences (at most one per task) with one INSERT.
+    """Record due occurrences with one INSERT and return the rows to start now.
 
-    Returns the rows to start now: claimed `running` rows (start_time = the claim), or `pending`
-    rows handed over to Celery (`handover`). The others are recorded
-    without starting: `skipped` (overlap policy skip, too late for the misfire grace), `pending`
+    Several occurrences of one task (a round after downtime, or rounds that piled up while the
+    database was unreachable) are planned like a catch-up (plan_run_times): at most one runs, the
+    others are recorded as skipped with the reason. The rows to start are claimed `running` rows
+    (start_time = the claim) or `pending` rows handed over to Celery (`handover`). The others are
+    recorded without starting: `skipped` (overlap policy skip, beyond the misfire grace), `pending`
     behind an active run (queue, replace), `pending` for lack of a free slot (at most `slots` are
     claimed; None = no limit), or nothing when another scheduler recorded the occurrence first.
     """
-    now = timezone.now()
-    skipped: list[tuple[Occurrence, str]] = []
-    timely: list[Occurrence] = []
-    for occurrence in occurrences:
-        grace = occurrence.grace_seconds
-        if grace is not None and now - occurrence.scheduled_for > timedelta(seconds=grace):
-            skipped.append((occurrence, f"could not start within the misfire grace of {grace} s"))
-        else:
-            timely.append(occurrence)
+    timely, skipped = _plan_per_task(occurrences, now=timezone.now())
     active = _started_by_task({o.task_id for o in timely if o.overlap_policy != Policy.ALLOW})
     to_replace: list[int] = []
     rows: list[TaskExecution] = []
@@ -216,6 +187,27 @@ def _with_tasks(rows: list[TaskExecution]) -> list[TaskExecution]:
     return kept
 
 
+def _plan_per_task(
+    occurrences: list[Occurrence], *, now: datetime
+) -> tuple[list[Occurrence], list[tuple[Occurrence, str]]]:
+    """At most one occurrence per task to record as a run; the others with why they do not run."""
+    by_task: dict[int, list[Occurrence]] = {}
+    for occurrence in occurrences:
+        by_task.setdefault(occurrence.task_id, []).append(occurrence)
+    timely: list[Occurrence] = []
+    skipped: list[tuple[Occurrence, str]] = []
+    for group in by_task.values():
+        first = group[0]
+        at = {occurrence.scheduled_for: occurrence for occurrence in group}
+        plan = plan_run_times(
+            run_times=list(at), now=now, grace_seconds=first.misfire_grace_seconds, catch_up=first.catch_up
+        )
+        if plan.run_time is not None:
+            timely.append(at[plan.run_time])
+        skipped.extend((at[run_time], reason) for run_time, reason in plan.skipped)
+    return timely, skipped
+
+
 def _started_by_task(task_ids: set[int]) -> dict[int, list[int]]:
     """Started (or handed-over) runs of these tasks, in one query."""
     if not task_ids:
@@ -232,10 +224,22 @@ def _started_by_task(task_ids: set[int]) -> dict[int, list[int]]:
     return active
 
 
+def occurrences_skip(*, occurrences: list[Occurrence], reason: str) -> None:
+    """Record occurrences that will not run, all for the same reason."""
+    _record_skipped([(occurrence, reason) for occurrence in occurrences])
+
+
 def _record_skipped(skipped: list[tuple[Occurrence, str]]) -> None:
+    """Write occurrences that do not run as `skipped` rows (per task the newest MAX_SKIPPED_ROWS)."""
     now = timezone.now()
-    TaskExecution.objects.bulk_create(
-        [
+    by_task: dict[int, list[tuple[Occurrence, str]]] = {}
+    for item in skipped:
+        by_task.setdefault(item[0].task_id, []).append(item)
+    rows = []
+    for items in by_task.values():
+        items.sort(key=lambda item: item[0].scheduled_for)
+        kept = items[-MAX_SKIPPED_ROWS:]
+        task_rows = [
             TaskExecution(
                 task_id=occurrence.task_id,
                 status=Status.SKIPPED,
@@ -244,18 +248,22 @@ def _record_skipped(skipped: list[tuple[Occurrence, str]]) -> None:
                 end_time=now,
                 error_message=reason,
             )
-            for occurrence, reason in skipped
-        ],
-        ignore_conflicts=True,
-    )
-    for occurrence, reason in skipped:
-        logger.warning(
-            "skip task=%s %r scheduled_for=%s: %s",
-            occurrence.task_id,
-            occurrence.task_name,
-            occurrence.scheduled_for.isoformat(),
-            reason,
-        )
+            for occurrence, reason in kept
+        ]
+        if len(items) > len(kept):
+            dropped = len(items) - len(kept)
+            task_rows[0].error_message += f" ({dropped} earlier missed occurrences are not recorded one by one)"
+        rows.extend(task_rows)
+        for occurrence, reason in kept[-3:]:
+            due = occurrence.scheduled_for.isoformat()
+            logger.warning(
+                "skip task=%s %r scheduled_for=%s: %s", occurrence.task_id, occurrence.task_name, due, reason
+            )
+        if len(items) > 3:
+            logger.warning(
+                "skip task=%s %r: %s more occurrences", kept[0][0].task_id, kept[0][0].task_name, len(items) - 3
+            )
+    TaskExecution.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 def _insert_occurrences(rows: list[TaskExecution]) -> list[TaskExecution]:

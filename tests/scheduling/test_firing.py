@@ -87,7 +87,7 @@ def test_overlap_policies_and_the_misfire_grace_within_one_round():
             occurrence(skip, due),
             occurrence(queue, due),
             occurrence(allow, due),
-            occurrence(late, due - timedelta(seconds=90), grace_seconds=30),
+            occurrence(late, due - timedelta(seconds=90), catch_up="none", misfire_grace_seconds=30),
         ]
     )
     assert [row.task_id for row in started.rows] == [allow.pk]
@@ -95,7 +95,19 @@ def test_overlap_policies_and_the_misfire_grace_within_one_round():
     assert "was still active (overlap policy: skip)" in skipped.error_message
     assert TaskExecution.objects.filter(task=queue, status="pending", scheduled_for=due).exists()
     too_late = TaskExecution.objects.get(task=late, status="skipped")
-    assert too_late.error_message == "could not start within the misfire grace of 30 s"
+    assert too_late.error_message.startswith("missed by 90.")
+    assert too_late.error_message.endswith("beyond the misfire grace of 30 s")
+
+
+def test_piled_up_occurrences_of_a_task_run_once_and_the_rest_are_recorded_skipped():
+    task = ScheduledTaskFactory(config=QUICK)
+    base = timezone.now().replace(microsecond=0)
+    piled = [occurrence(task, base - timedelta(seconds=seconds)) for seconds in (3, 2, 1)]
+    started = fire(piled)
+    assert [row.scheduled_for for row in started.rows] == [base - timedelta(seconds=1)]
+    skipped = TaskExecution.objects.filter(task=task, status="skipped").order_by("scheduled_for")
+    assert [row.scheduled_for for row in skipped] == [base - timedelta(seconds=3), base - timedelta(seconds=2)]
+    assert all("covered by the catch-up run" in row.error_message for row in skipped)
 
 
 def test_replace_asks_the_active_run_to_stop_and_queues_the_new_one():
@@ -148,3 +160,36 @@ def test_a_retry_of_a_task_paused_since_is_skipped_not_started():
     assert started.rows == []
     retry.refresh_from_db()
     assert (retry.status, retry.error_message) == ("skipped", "retry not run: the task was paused")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_occurrences_wait_for_the_database_and_are_recorded_when_it_is_back(monkeypatch):
+    from django.db import OperationalError
+
+    from scheduler_app.scheduling import manager as manager_module
+    from scheduler_app.scheduling.backends import ThreadBackend
+
+    task = ScheduledTaskFactory(config=QUICK)
+    backend = ThreadBackend(pool_size=2)
+    backend.start()
+    manager = manager_module.SchedulerManager(pool_size=2, backend=backend)
+    manager.is_leader, manager._lease_until = True, float("inf")
+    real_fire = manager_module.occurrences.occurrences_fire
+
+    def database_down(**kwargs):
+        raise OperationalError("database down")
+
+    base = timezone.now().replace(microsecond=0)
+    monkeypatch.setattr(manager_module.occurrences, "occurrences_fire", database_down)
+    manager._fires = [occurrence(task, base - timedelta(seconds=2))]
+    manager._fire_queued()
+    manager._fires.append(occurrence(task, base - timedelta(seconds=1)))
+    manager._fire_queued()
+    assert len(manager._fires) == 2  # kept, not lost
+    assert not TaskExecution.objects.exists()
+    monkeypatch.setattr(manager_module.occurrences, "occurrences_fire", real_fire)
+    manager._fire_queued()
+    backend.shutdown()
+    assert manager._fires == []
+    rows = dict(TaskExecution.objects.values_list("scheduled_for", "status"))
+    assert rows == {base - timedelta(seconds=2): "skipped", base - timedelta(seconds=1): "success"}
