@@ -176,14 +176,18 @@ def occurrences_fire(
 
 
 def _with_tasks(rows: list[TaskExecution]) -> list[TaskExecution]:
-    """The rows with their tasks attached (one query); rows of a task deleted meanwhile are dropped."""
+    """The rows with their tasks attached (one query); rows of a task deleted meanwhile are deleted."""
     tasks = ScheduledTask.objects.in_bulk({row.task_id for row in rows})
-    kept = []
+    kept, gone = [], []
     for row in rows:
         task = tasks.get(row.task_id)
-        if task is not None:
+        if task is None:
+            gone.append(row.pk)
+        else:
             row.task = task
             kept.append(row)
+    if gone:
+        TaskExecution.objects.filter(pk__in=gone).delete()
     return kept
 
 
