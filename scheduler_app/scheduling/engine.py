@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import pickle
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 
 from apscheduler.executors.base import BaseExecutor
@@ -51,7 +51,8 @@ class TaskJobStore(DjangoJobStore):
     job through the database made one round for a hundred due jobs take over a second). Adds and
     removals are written through at once; fired jobs' new next run times are queued and written in
     one statement per `flush()` (the manager flushes every loop turn, so the table lags by at most
-    SCHEDULER_POLL_SECONDS). `load()` replaces the memory copy with the table, when a node becomes
+    SCHEDULER_POLL_SECONDS), except for jobs the manager holds back until their occurrences are
+    recorded. `load()` replaces the memory copy with the table, when a node becomes
     the leader. A job that cannot be unpickled is parked and reported, never deleted (the parent
     class deletes it). If the process dies before a flush, the next leader fires those occurrences
     again and the unique (task, scheduled_for) key absorbs the repeats.
@@ -80,25 +81,37 @@ class TaskJobStore(DjangoJobStore):
                 self._memory.add_job(job)
         return len(jobs)
 
-    def flush(self) -> int:
-        """Write the queued next run times in one statement; kept for the next try if that fails."""
+    def flush(self, *, hold: Collection[str] = ()) -> int:
+        """Write the queued next run times (see take_unflushed and write_back)."""
+        return self.write_back(self.take_unflushed(hold=hold))
+
+    def take_unflushed(self, *, hold: Collection[str] = ()) -> dict[str, Job]:
+        """The fired jobs whose next run times are not written yet, except the ones in `hold`:
+        their last occurrences are not recorded yet, and the table must not move past them (a
+        leader that takes over starts from the table)."""
         with self._lock:
-            pending, self._unflushed = self._unflushed, {}
-            rows = [
-                DjangoJob(
-                    id=job_id,
-                    next_run_time=get_django_internal_datetime(job.next_run_time),
-                    job_state=pickle.dumps(job.__getstate__(), self.pickle_protocol),
-                )
-                for job_id, job in pending.items()
-            ]
-        if not rows:
+            taken = {job_id: job for job_id, job in self._unflushed.items() if job_id not in hold}
+            for job_id in taken:
+                del self._unflushed[job_id]
+        return taken
+
+    def write_back(self, jobs: dict[str, Job]) -> int:
+        """Write these jobs' next run times in one statement; kept for the next try if that fails."""
+        if not jobs:
             return 0
+        rows = [
+            DjangoJob(
+                id=job_id,
+                next_run_time=get_django_internal_datetime(job.next_run_time),
+                job_state=pickle.dumps(job.__getstate__(), self.pickle_protocol),
+            )
+            for job_id, job in jobs.items()
+        ]
         try:
             DjangoJob.objects.bulk_update(rows, ["next_run_time", "job_state"], batch_size=500)
         except Exception:
             with self._lock:
-                self._unflushed = {**pending, **self._unflushed}
+                self._unflushed = {**jobs, **self._unflushed}
             raise
         return len(rows)
 
@@ -213,15 +226,22 @@ class GuardedBackgroundScheduler(BackgroundScheduler):
     may_fire: Callable[[], bool] | None = None
     hold_seconds = 0.1
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Held for a whole round, hand-over included: outside it, every fired job's occurrences
+        # have reached the executor's callback.
+        self.round_lock = threading.RLock()
+
     def _process_jobs(self):
         if self.may_fire is not None and not self.may_fire():
             return self.hold_seconds
-        try:
-            return super()._process_jobs()
-        except Exception:
-            logger.exception("scheduling round failed; retrying in %.0f s", self.retry_seconds)
-            return self.retry_seconds
-        finally:
-            for executor in list(self._executors.values()):
-                if isinstance(executor, OccurrenceExecutor):
-                    executor.end_round()
+        with self.round_lock:
+            try:
+                return super()._process_jobs()
+            except Exception:
+                logger.exception("scheduling round failed; retrying in %.0f s", self.retry_seconds)
+                return self.retry_seconds
+            finally:
+                for executor in list(self._executors.values()):
+                    if isinstance(executor, OccurrenceExecutor):
+                        executor.end_round()

@@ -202,7 +202,7 @@ class SchedulerManager:
             self.scheduler.shutdown(wait=False)
         if self.holds_lease():
             try:
-                self.store.flush()  # the next leader starts from the latest next run times
+                self._write_back()  # the next leader starts from the latest next run times
             except DatabaseError:
                 logger.warning("the last next run times could not be saved; the next leader skips the repeats")
         grace = scheduler_settings.SHUTDOWN_GRACE
@@ -215,7 +215,6 @@ class SchedulerManager:
         self._force_terminate_own(reason)
         self.backend.shutdown()
         close_old_connections()
-        self._skip_unrecorded(reason)
         SchedulerNode.objects.filter(node_id=self.node_id).update(
             stopped_at=timezone.now(), is_leader=False, last_heartbeat=timezone.now()
         )
@@ -246,7 +245,7 @@ class SchedulerManager:
         if clock - self._last_orphan_check >= scheduler_settings.ORPHAN_SECONDS / 3 and clock >= self._db_trouble_until:
             self._recover_orphans(now)
             self._last_orphan_check = clock
-        self.store.flush()
+        self._write_back()
         self._schedule_fire()  # occurrences still waiting for the database
         self.backend.tick(now, version=version)
         self.dispatch(now=now)
@@ -378,6 +377,16 @@ class SchedulerManager:
 
     # ------------------------------------------------------------------ firing
 
+    def _write_back(self) -> None:
+        """Write fired jobs' next run times to the table, except for jobs whose occurrences are not
+        recorded yet: a leader that takes over then starts from them instead of losing them."""
+        with self.scheduler.round_lock:  # a round in progress has handed all its occurrences over
+            with self._fires_lock:
+                unrecorded = {fire.task_id for fire in self._fires}
+            hold = {task.job_id for task_id, task in self._tasks.items() if task_id in unrecorded}
+            jobs = self.store.take_unflushed(hold=hold)
+        self.store.write_back(jobs)
+
     def _on_due(self, due: list[tuple[Any, list[datetime]]]) -> None:
         """Called in APScheduler's thread once per round with every due job; must return quickly."""
         fires = []
@@ -421,7 +430,7 @@ class SchedulerManager:
             fires, self._fires = self._fires, []
         if not fires or self.stopping.is_set():
             with self._fires_lock:
-                self._fires[:0] = fires  # stop() records them as skipped
+                self._fires[:0] = fires  # left to the next leader: their jobs' write-back is held
             return
         if not self.holds_lease():
             with self._fires_lock:
@@ -502,17 +511,6 @@ class SchedulerManager:
         return len(started.rows)
 
     # ------------------------------------------------------------------ shutdown helpers
-
-    def _skip_unrecorded(self, reason: str) -> None:
-        """Occurrences that fell due while stopping are recorded as skipped, not silently lost."""
-        with self._fires_lock:
-            unrecorded, self._fires = self._fires, []
-        if not unrecorded:
-            return
-        try:
-            occurrences.occurrences_skip(occurrences=unrecorded, reason=f"{reason} before the run could start")
-        except DatabaseError:
-            logger.warning("%s due occurrences could not be recorded as skipped", len(unrecorded))
 
     def _wait_idle(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds

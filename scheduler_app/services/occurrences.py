@@ -228,11 +228,6 @@ def _started_by_task(task_ids: set[int]) -> dict[int, list[int]]:
     return active
 
 
-def occurrences_skip(*, occurrences: list[Occurrence], reason: str) -> None:
-    """Record occurrences that will not run, all for the same reason."""
-    _record_skipped([(occurrence, reason) for occurrence in occurrences])
-
-
 def _record_skipped(skipped: list[tuple[Occurrence, str]]) -> None:
     """Write occurrences that do not run as `skipped` rows (per task the newest MAX_SKIPPED_ROWS)."""
     now = timezone.now()

@@ -109,3 +109,18 @@ def test_the_executor_hands_over_one_batch_per_round():
     executor.end_round()
     executor.end_round()  # nothing due: no empty batch
     assert batches == [[("job-a", [START]), ("job-b", [START, START + timedelta(seconds=1)])]]
+
+
+def test_held_jobs_keep_their_old_next_run_time_in_the_table_until_released(store):
+    jobs = [make_job(store, f"job-{index}", START) for index in range(2)]
+    for job in jobs:
+        store.add_job(job)
+        job._modify(next_run_time=START + timedelta(seconds=1))
+        store.update_job(job)
+    assert store.flush(hold={"job-0"}) == 1  # job-0's occurrence is not recorded yet
+    assert dict(DjangoJob.objects.values_list("id", "next_run_time")) == {
+        "job-0": START,
+        "job-1": START + timedelta(seconds=1),
+    }
+    assert store.flush() == 1
+    assert DjangoJob.objects.get(id="job-0").next_run_time == START + timedelta(seconds=1)
