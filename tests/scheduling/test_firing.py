@@ -193,3 +193,49 @@ def test_occurrences_wait_for_the_database_and_are_recorded_when_it_is_back(monk
     assert manager._fires == []
     rows = dict(TaskExecution.objects.values_list("scheduled_for", "status"))
     assert rows == {base - timedelta(seconds=2): "skipped", base - timedelta(seconds=1): "success"}
+
+
+def test_a_jobs_next_run_time_is_held_back_while_its_occurrences_are_unrecorded():
+    from datetime import UTC
+
+    from apscheduler.job import Job
+    from apscheduler.triggers.interval import IntervalTrigger
+    from django_apscheduler.models import DjangoJob
+
+    from scheduler_app.scheduling.backends import ThreadBackend
+    from scheduler_app.scheduling.engine import JOB_FUNC, GuardedBackgroundScheduler, TaskJobStore
+    from scheduler_app.scheduling.manager import SchedulerManager, TaskSchedule
+
+    waiting, recorded = ScheduledTaskFactory.create_batch(2, config=QUICK)
+    manager = SchedulerManager(pool_size=1, backend=ThreadBackend(pool_size=1))
+    manager.store = TaskJobStore()
+    manager.scheduler = GuardedBackgroundScheduler(jobstores={"default": manager.store}, timezone=UTC)
+    manager.store.start(manager.scheduler, "default")
+    due = timezone.now().replace(microsecond=0)
+    for task in (waiting, recorded):
+        fields = {name: getattr(task, name) for name in TaskSchedule.FIELDS}
+        manager._tasks[task.pk] = TaskSchedule(**fields)
+        job = Job(
+            manager.scheduler,
+            id=task.job_id,
+            func=JOB_FUNC,
+            trigger=IntervalTrigger(seconds=1, start_date=due, timezone=UTC),
+            executor="default",
+            args=(),
+            kwargs={"task_id": task.pk, "signature": ""},
+            name=task.name,
+            misfire_grace_time=None,
+            coalesce=False,
+            max_instances=1,
+            next_run_time=due,
+        )
+        manager.store.add_job(job)
+        job._modify(next_run_time=due + timedelta(seconds=1))
+        manager.store.update_job(job)
+    manager._fires = [occurrence(waiting, due)]  # the database failed when it was to be recorded
+    manager._write_back()
+    table = dict(DjangoJob.objects.values_list("id", "next_run_time"))
+    assert table == {waiting.job_id: due, recorded.job_id: due + timedelta(seconds=1)}
+    manager._fires = []
+    manager._write_back()
+    assert DjangoJob.objects.get(id=waiting.job_id).next_run_time == due + timedelta(seconds=1)
