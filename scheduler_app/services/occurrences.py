@@ -394,9 +394,7 @@ def pending_start(
             updated_at=claimed_at,
         )
     for marker, ids in to_hand.items():
-        TaskExecution.objects.filter(pk__in=ids, status=Status.PENDING, worker="").update(
-            worker=marker[:255], updated_at=claimed_at
-        )
+        executions_hand_over(execution_ids=ids, marker=marker, now=claimed_at)
     if not (to_claim or to_hand):
         return Started(short_of_slots=short_of_slots)
     handed = [pk for ids in to_hand.values() for pk in ids]
@@ -407,13 +405,11 @@ def pending_start(
     return Started(rows=list(won.order_by("scheduled_for", "id")), short_of_slots=short_of_slots)
 
 
-def execution_handover(*, execution_id: int, marker: str, now: datetime | None = None) -> bool:
-    """Mark a plain pending row as sent to Celery (still `pending`; a worker claims it when it starts)."""
+def executions_hand_over(*, execution_ids: list[int], marker: str, now: datetime | None = None) -> int:
+    """Mark plain pending rows as sent to Celery (still `pending`; a worker claims one when it starts)."""
     now = now or timezone.now()
-    return bool(
-        TaskExecution.objects.filter(pk=execution_id, status=Status.PENDING, worker="").update(
-            worker=marker[:255], updated_at=now
-        )
+    return TaskExecution.objects.filter(pk__in=execution_ids, status=Status.PENDING, worker="").update(
+        worker=marker[:255], updated_at=now
     )
 
 

@@ -122,7 +122,7 @@ def test_a_run_cancelled_while_queued_gets_its_message_revoked(backend):
     task = ScheduledTaskFactory(task_type="manual_task", interval_seconds=None, config=QUICK)
     cancelled, started = (TaskExecutionFactory(task=task, scheduled_for=timezone.now()) for _ in range(2))
     for row in (cancelled, started):
-        occurrences.execution_handover(execution_id=row.pk, marker=MARKER)
+        occurrences.executions_hand_over(execution_ids=[row.pk], marker=MARKER)
         backend.send(row.pk, marker=MARKER)
     execution_terminate(execution=cancelled, user=None)
     TaskExecution.objects.filter(pk=started.pk).update(status="running", worker="w1@host")
@@ -137,8 +137,8 @@ def test_runs_not_started_in_time_are_handed_back_and_sent_again(backend, settin
     task = ScheduledTaskFactory(task_type="manual_task", interval_seconds=None, config=QUICK, overlap_policy="allow")
     old, recent = (TaskExecutionFactory(task=task, scheduled_for=timezone.now()) for _ in range(2))
     long_ago = timezone.now() - timedelta(seconds=31)
-    occurrences.execution_handover(execution_id=old.pk, marker=MARKER, now=long_ago)
-    occurrences.execution_handover(execution_id=recent.pk, marker=MARKER)
+    occurrences.executions_hand_over(execution_ids=[old.pk], marker=MARKER, now=long_ago)
+    occurrences.executions_hand_over(execution_ids=[recent.pk], marker=MARKER)
     assert occurrences.handovers_requeue(older_than=timezone.now() - timedelta(seconds=30)) == [old.pk]
     old.refresh_from_db()
     recent.refresh_from_db()
@@ -169,7 +169,7 @@ def test_the_celery_task_claims_runs_and_ignores_rows_that_are_not_pending():
 
     task = ScheduledTaskFactory(task_type="manual_task", interval_seconds=None, config=QUICK)
     row = TaskExecutionFactory(task=task, scheduled_for=timezone.now())
-    occurrences.execution_handover(execution_id=row.pk, marker=MARKER)
+    occurrences.executions_hand_over(execution_ids=[row.pk], marker=MARKER)
     assert run_execution.apply(args=[row.pk]).get() == "success"
     row.refresh_from_db()
     assert row.status == "success"
