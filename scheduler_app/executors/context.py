@@ -38,7 +38,8 @@ PAUSED = TaskExecution.Status.PAUSED
 class ExecutionContext:
     """What an executor sees of its run: config, progress reporting, control checks, checkpoints.
 
-    One context per execution, used by the thread that runs it (the monitor thread only sets flags).
+    One context per execution, used by the thread that runs it (the monitor thread sets its flags
+    and writes progress the run left unwritten).
     """
 
     # At most one progress UPDATE per this many seconds (unless forced); progress left unwritten is
