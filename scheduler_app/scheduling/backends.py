@@ -106,8 +106,8 @@ class ExecutionBackend:
     claims rows itself, else the handover marker to write instead of claiming. `reserve(n)` grants
     up to n run slots (the thread pool's free ones; no limit for Celery) and `release(n)` gives back
     the ones not used. `launch` starts the rows the manager claimed (slots reserved) or handed
-    over (occurrences_fire, pending_start). `in_flight_ids()` are
-    the runs this process is executing (never orphans). `tick(now, version)` is the leader's upkeep.
+    over (occurrences_fire, pending_start). `in_flight_ids()` are the runs this process is
+    executing (never orphans). `tick(now, version)` is the leader's upkeep.
     """
 
     name = ""
