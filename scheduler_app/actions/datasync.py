@@ -57,6 +57,30 @@ def author_of(ctx: ExecutionContext) -> str:
     return ctx.task.name[:100]
 
 
+def store_fetched(
+    ctx: ExecutionContext,
+    model: type[models.Model],
+    rows: list[Record],
+    *,
+    keys: tuple[str, ...],
+    message: str,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Upsert what a one-request sync fetched, report it as done and return the run's result."""
+    ctx.check()
+    inserted, updated = upsert(model, rows, keys=keys, author=author_of(ctx))
+    ctx.progress(processed=1, total=1, message=message, check=False)
+    return {
+        "success": True,
+        "total": len(rows),
+        "insert_count": inserted,
+        "update_count": updated,
+        "同步记录数": len(rows),
+        **extra,
+        "message": message,
+    }
+
+
 # --------------------------------------------------------------------------- dates
 
 
@@ -161,17 +185,7 @@ class StockListSync(SyncStrategy):
     def sync(self, ctx: ExecutionContext, params: RangeParams, provider: MarketDataProvider) -> dict[str, Any]:
         ctx.progress(processed=0, total=1, message="正在获取股票列表", force=True)
         rows = provider.stock_list()
-        ctx.check()
-        inserted, updated = upsert(Stock, rows, keys=("ts_code",), author=author_of(ctx))
-        ctx.progress(processed=1, total=1, message=f"成功同步 {len(rows)} 条股票列表", check=False)
-        return {
-            "success": True,
-            "total": len(rows),
-            "insert_count": inserted,
-            "update_count": updated,
-            "同步记录数": len(rows),
-            "message": f"成功同步 {len(rows)} 条股票列表",
-        }
+        return store_fetched(ctx, Stock, rows, keys=("ts_code",), message=f"成功同步 {len(rows)} 条股票列表")
 
 
 @register_strategy
@@ -189,18 +203,8 @@ class TradingCalendarSync(SyncStrategy):
     def sync(self, ctx: ExecutionContext, params: RangeParams, provider: MarketDataProvider) -> dict[str, Any]:
         ctx.progress(processed=0, total=1, message="正在获取交易日历", force=True)
         rows = provider.trade_calendar(start=params.start, end=params.end, exchange=params.exchange)
-        ctx.check()
-        inserted, updated = upsert(TradingDay, rows, keys=("exchange", "cal_date"), author=author_of(ctx))
         message = f"成功同步 {len(rows)} 条交易日历"
-        ctx.progress(processed=1, total=1, message=message, check=False)
-        return {
-            "success": True,
-            "total": len(rows),
-            "insert_count": inserted,
-            "update_count": updated,
-            "同步记录数": len(rows),
-            "message": message,
-        }
+        return store_fetched(ctx, TradingDay, rows, keys=("exchange", "cal_date"), message=message)
 
 
 @register_strategy
@@ -230,19 +234,8 @@ class DailyDataSync(SyncStrategy):
         )
         ctx.progress(processed=0, total=1, current_item=ts_code, message=f"正在同步 {ts_code}", force=True)
         rows = provider.daily(ts_code=ts_code, start=start, end=end)
-        ctx.check()
-        inserted, updated = upsert(DailyBar, rows, keys=("ts_code", "trade_date"), author=author_of(ctx))
         message = f"成功同步 {ts_code} {len(rows)} 条日线数据 ({start:%Y%m%d}-{end:%Y%m%d})"
-        ctx.progress(processed=1, total=1, message=message, check=False)
-        return {
-            "success": True,
-            "total": len(rows),
-            "insert_count": inserted,
-            "update_count": updated,
-            "同步记录数": len(rows),
-            "current_item": ts_code,
-            "message": message,
-        }
+        return store_fetched(ctx, DailyBar, rows, keys=("ts_code", "trade_date"), message=message, current_item=ts_code)
 
 
 class PerStockSync(SyncStrategy):
