@@ -15,7 +15,7 @@ from django.utils.translation import gettext
 
 from scheduler_app.models import ScheduledTask
 from scheduler_app.selectors import workflows_using_task
-from scheduler_app.services.tasks import TASK_DISABLE_USED_BY_WORKFLOW, task_validate
+from scheduler_app.services.tasks import EDITABLE_FIELDS, TASK_DISABLE_USED_BY_WORKFLOW, task_validate
 
 
 @cache
@@ -51,24 +51,7 @@ class ScheduledTaskForm(forms.ModelForm):
 
     class Meta:
         model = ScheduledTask
-        fields = [
-            "name",
-            "task_type",
-            "description",
-            "enabled",
-            "paused",
-            "cron_expression",
-            "interval_seconds",
-            "timezone",
-            "misfire_grace_seconds",
-            "catch_up",
-            "config",
-            "max_retries",
-            "retry_interval",
-            "retry_backoff",
-            "timeout_seconds",
-            "overlap_policy",
-        ]
+        fields = list(EDITABLE_FIELDS)  # what the services let a caller set
         field_classes = {"config": PrettyJSONField}
         widgets = {
             "config": forms.Textarea(attrs={"rows": 14, "cols": 80, "class": "zq-json", "spellcheck": "false"}),
