@@ -383,7 +383,7 @@ class SchedulerManager:
         with self.scheduler.round_lock:  # a round in progress has handed all its occurrences over
             with self._fires_lock:
                 unrecorded = {fire.task_id for fire in self._fires}
-            hold = {task.job_id for task_id, task in self._tasks.items() if task_id in unrecorded}
+            hold = {self._tasks[task_id].job_id for task_id in unrecorded if task_id in self._tasks}
             jobs = self.store.take_unflushed(hold=hold)
         self.store.write_back(jobs)
 
