@@ -171,13 +171,14 @@ def test_downtime_gives_one_catch_up_run_and_skipped_records(scheduler):
     wait_for(lambda: runs_of(task, status="skipped"), 5, message="skipped records")
     wait_for(lambda: runs_of(task, status="success", scheduled_for__gt=stopped_at), 5, message="the catch-up run")
     after_stop = [run for run in runs_of(task) if run.scheduled_for > stopped_at]
-    skipped = [run for run in after_stop if run.status == "skipped"]
     catch_up = next(run for run in after_stop if run.status == "success")
-    # Every occurrence missed during the downtime is recorded, and one run covers them all.
-    assert len(skipped) >= 3
-    assert all(run.scheduled_for < catch_up.scheduled_for for run in skipped)
-    assert all("scheduler was not running" in run.error_message for run in skipped)
-    assert all(catch_up.scheduled_for.isoformat() in run.error_message for run in skipped)
+    # Every occurrence missed during the downtime is recorded, and one run covers them all. (Later
+    # occurrences may be skipped too on a loaded machine, by the overlap policy: not checked here.)
+    missed = [run for run in after_stop if run.scheduled_for < catch_up.scheduled_for]
+    assert len(missed) >= 3
+    assert all(run.status == "skipped" for run in missed)
+    assert all("scheduler was not running" in run.error_message for run in missed)
+    assert all(catch_up.scheduled_for.isoformat() in run.error_message for run in missed)
     assert lateness(catch_up) < 1.0
 
 
