@@ -1,6 +1,6 @@
 """Print the chaos summary table at the end of the run."""
 
-from tests.chaos.test_chaos import SUMMARY
+from tests.chaos.summary import SUMMARY
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
