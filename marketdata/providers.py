@@ -3,7 +3,7 @@
 `MarketDataProvider` is the contract; `SampleProvider` serves the small data set bundled in
 `marketdata/data/` (six stocks, the first half of 2024), so the demo pipeline works offline. A real
 provider (Tushare, a vendor feed) subclasses MarketDataProvider and is selected with the setting
-SCHEDULER_MARKET_DATA_PROVIDER (a dotted path to the class).
+MARKETDATA_PROVIDER (a dotted path to the class).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.utils.module_loading import import_string
 
 Record = dict[str, Any]
@@ -111,11 +112,12 @@ class SampleProvider(MarketDataProvider):
         return self._series("daily_basic.csv", ts_code, start, end)
 
 
-def get_provider(path: str | None = None) -> MarketDataProvider:
-    """A new instance of the configured provider (SCHEDULER_MARKET_DATA_PROVIDER)."""
-    from scheduler_app.conf import scheduler_settings
+DEFAULT_PROVIDER = "marketdata.providers.SampleProvider"
 
-    cls = import_string(path or scheduler_settings.MARKET_DATA_PROVIDER)
+
+def get_provider(path: str | None = None) -> MarketDataProvider:
+    """A new instance of the configured provider (the MARKETDATA_PROVIDER setting, read at each call)."""
+    cls = import_string(path or getattr(settings, "MARKETDATA_PROVIDER", None) or DEFAULT_PROVIDER)
     provider = cls()
     if not isinstance(provider, MarketDataProvider):
         raise TypeError(f"{cls!r} is not a MarketDataProvider")

@@ -10,4 +10,10 @@ class SchedulerAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.utils.module_loading import autodiscover_modules
+
         from scheduler_app import checks  # noqa: F401 - registers the system checks
+        from scheduler_app.actions import example  # noqa: F401 - registers example_task
+
+        # Every installed app's `scheduler_actions` module registers its actions (@action).
+        autodiscover_modules("scheduler_actions")

@@ -16,22 +16,27 @@ import logging
 from celery import shared_task
 from django.db import DatabaseError, close_old_connections
 
+from scheduler_app.runtime import transitions
+from scheduler_app.runtime.clock import db_clock
+from scheduler_app.runtime.runner import default_worker
 from scheduler_app.scheduling.backends import CELERY_TASK_NAME, execute_through_outages, log_finish
-from scheduler_app.services import runs
 
 logger = logging.getLogger("scheduler_app.scheduler")
 
 CLAIM_RETRIES = 10
+CLOCK_SYNC_SECONDS = 60.0
 
 
 @shared_task(name=CELERY_TASK_NAME, bind=True, ignore_result=True, acks_late=True)
 def run_execution(self, execution_id: int) -> str:
     """Claim execution `execution_id` for this worker and run it to its final state."""
-    worker = self.request.hostname or runs.default_worker()
+    worker = self.request.hostname or default_worker()
     close_old_connections()
     try:
         try:
-            claimed = runs.execution_claim(execution_id=execution_id, worker=worker)
+            # Run times (start, heartbeats, end) are stamped by the database's clock, as the scheduler's.
+            db_clock.sync_if_older(CLOCK_SYNC_SECONDS)
+            claimed = transitions.execution_claim(execution_id=execution_id, worker=worker)
         except DatabaseError as error:
             # Nothing has started: try again later (the row stays handed over meanwhile).
             logger.warning("execution=#%s: claim failed (%s); retrying", execution_id, error)

@@ -68,11 +68,6 @@ class SchedulerSettings:
         return _float("HEARTBEAT_SECONDS", 5.0)
 
     @property
-    def MARKET_DATA_PROVIDER(self) -> str:
-        """Dotted path of the MarketDataProvider class the data-sync actions read from."""
-        return str(_raw("MARKET_DATA_PROVIDER", "marketdata.providers.SampleProvider"))
-
-    @property
     def CONN_MAX_AGE(self) -> int:
         """Seconds the scheduler process reuses a database connection (health-checked)."""
         return _int("CONN_MAX_AGE", 60)

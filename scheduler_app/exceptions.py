@@ -1,4 +1,5 @@
-"""Domain errors raised by services and selectors; the API maps each family to one HTTP status.
+"""Domain errors raised by services and selectors (the API maps each family to one HTTP status), and
+the exceptions that end a run.
 
 Bad input is a Django `ValidationError` (400, field errors). The classes here cover the rest:
 `Conflict` (409: the current state does not allow the operation) and `InvalidRequest` (400: the
@@ -47,3 +48,66 @@ class InvalidState(Conflict):
     """The execution's status does not allow this control action."""
 
     default_code = "invalid_state"
+
+
+class BrokenSchedule(Conflict):
+    """A task's stored schedule (cron expression or timezone) cannot be used; written behind the
+    services' back, since they refuse it at save."""
+
+    default_code = "invalid_schedule"
+
+
+# ------------------------------------------------------------------------------- what ends a run
+#
+# Raised by executors, actions and the ExecutionContext while a run executes; the runner turns each
+# into the run's final state. They live here, beneath every layer, because actions (which any app
+# may write) raise them as well as the executors that call those actions.
+
+
+class ExecutorNotFound(LookupError):
+    """No executor is registered for this task type."""
+
+
+class ExecutionFailed(Exception):
+    """The work failed; `result` (optional) is stored with the failed run."""
+
+    def __init__(self, message: str, *, result: dict | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.result = result
+
+
+class ConfigError(ExecutionFailed):
+    """The task's config cannot run; `errors` lists every problem (the API answers them as 400)."""
+
+    def __init__(self, errors: list[str] | str) -> None:
+        self.errors = [errors] if isinstance(errors, str) else list(errors)
+        super().__init__("Invalid config: " + "; ".join(self.errors))
+
+
+class ExecutionStopped(BaseException):
+    """The run must stop now (raised by the context's check()); never swallow it.
+
+    A BaseException, so that an action's `except Exception` cannot swallow it (zquant's factor
+    calculation and serial workflows did, and a terminated run ended as success: weak spot 8).
+    """
+
+    reason = "stopped"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or self.reason)
+        self.message = message or self.reason
+
+
+class ExecutionTerminated(ExecutionStopped):
+    """Termination was requested (a user, a replace, a stopping scheduler): the run ends `terminated`."""
+
+    reason = "terminated on request"
+
+
+class ExecutionTimedOut(ExecutionStopped):
+    """The run exceeded its time limit (paused time not counted): it ends `failed`."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(f"timed out after {seconds:g} s")

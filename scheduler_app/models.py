@@ -18,6 +18,8 @@ from scheduler_app.querysets import ScheduledTaskQuerySet, TaskExecutionQuerySet
 from scheduler_app.results import trim_result, truncate_error
 from scheduler_app.schedules import InvalidSchedule, get_zone, parse_cron
 
+MAX_ID = 2**63 - 1  # BigAutoField; larger numbers cannot even be looked up on every database
+
 
 def default_timezone() -> str:
     return scheduler_settings.TIMEZONE
@@ -340,9 +342,39 @@ class TaskExecution(models.Model):
         blank=True,
         help_text=_("Process group of a running command, so that a crashed run's children can be killed."),
     )
+    child_identity = models.CharField(
+        _("child identity"),
+        max_length=100,
+        blank=True,
+        default="",
+        help_text=_(
+            "Boot id, pid and start time of the command's process: a crashed run's children are killed only "
+            "while that very process still exists (not a later one that reused the pid)."
+        ),
+    )
     heartbeat_at = models.DateTimeField(_("heartbeat"), null=True, blank=True)
     worker = models.CharField(
         _("worker"), max_length=255, blank=True, default="", help_text=_("The process or Celery worker that ran it.")
+    )
+    handover_queue = models.CharField(
+        _("hand-over queue"),
+        max_length=100,
+        blank=True,
+        default="",
+        help_text=_("The Celery queue the run was sent to; empty for runs the scheduler started itself."),
+    )
+    handed_over_at = models.DateTimeField(
+        _("handed over at"),
+        null=True,
+        blank=True,
+        help_text=_("When the run was sent to Celery; a run no worker started in time is sent again."),
+    )
+    occurrence_at = models.DateTimeField(
+        _("occurrence"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("The planned time of the scheduled occurrence this row records; empty for other runs."),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -360,7 +392,8 @@ class TaskExecution(models.Model):
         ]
         constraints = [
             # One occurrence, one execution: a brief double leader hits this key instead of running twice.
-            models.UniqueConstraint(fields=["task", "scheduled_for"], name="zq_exec_one_per_occurrence"),
+            # Only scheduled occurrences carry occurrence_at; other runs (NULL) never clash.
+            models.UniqueConstraint(fields=["task", "occurrence_at"], name="zq_exec_one_row_per_occurrence"),
             models.CheckConstraint(
                 condition=Q(progress_percent__gte=0, progress_percent__lte=100),
                 name="zq_exec_progress_0_100",
@@ -413,6 +446,12 @@ class SchedulerNode(models.Model):
     last_heartbeat = models.DateTimeField(_("last heartbeat"), db_index=True)
     stopped_at = models.DateTimeField(_("stopped at"), null=True, blank=True)
     is_leader = models.BooleanField(_("leader"), default=False)
+    clock_skew_seconds = models.FloatField(
+        _("clock skew (seconds)"),
+        null=True,
+        blank=True,
+        help_text=_("How far this process's clock is ahead of the database's (negative: behind), last measured."),
+    )
     version_seen = models.BigIntegerField(_("schedule version seen"), default=0)
     jobs = models.PositiveIntegerField(_("jobs"), default=0)
 

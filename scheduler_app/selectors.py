@@ -5,21 +5,25 @@ aliases), the caller takes a page of ids from it (an index-only query), and task
 rows with their computed fields. So no subquery runs for rows outside the page (MySQL evaluates the
 select list of every row an OFFSET skips).
 
-"Latest execution" of a task is its execution with the highest id whose status is not `skipped`
-(docs/internals.md); the list columns, the schedule status and the API all use that one definition.
+"Latest execution" of a task is its execution with the highest id that is neither `skipped` nor a
+retry still waiting to run (docs/internals.md): a task whose runs keep failing shows its failure
+while the next attempt waits, not "waiting". The list columns, the schedule status and the API all
+use that one definition.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, time, timedelta
-from typing import Any
+from collections.abc import Collection, Sequence
+from datetime import UTC, datetime, time, timedelta
+from typing import Any, NamedTuple
 
+from django.db import connection
 from django.db.models import (
     Case,
     CharField,
     Count,
     DateTimeField,
+    Exists,
     F,
     IntegerField,
     Max,
@@ -33,21 +37,22 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_apscheduler.models import DjangoJob
 
 from scheduler_app.conf import scheduler_settings
-from scheduler_app.exceptions import InvalidRequest
-from scheduler_app.models import ScheduledTask, SchedulerNode, SchedulerState, TaskExecution
-from scheduler_app.schedules import describe_schedule, get_zone, next_fire_times
+from scheduler_app.exceptions import BrokenSchedule, InvalidRequest
+from scheduler_app.models import MAX_ID, ScheduledTask, SchedulerNode, SchedulerState, TaskExecution
+from scheduler_app.schedules import InvalidSchedule, describe_schedule, get_zone, next_fire_times
 
 Status = TaskExecution.Status
 ScheduleStatus = ScheduledTask.ScheduleStatus
 
 FAILED_STATUSES = (Status.FAILED, Status.TERMINATED, Status.COMPLETED)
 NOT_A_WORKFLOW = _("Task %(id)s is not a workflow; only workflows have steps.")
-MAX_ID = 2**63 - 1  # BigAutoField; larger numbers cannot even be looked up on every database
+BROKEN_SCHEDULE = _("The task's stored schedule cannot be used: %(error)s Fix its cron expression or timezone.")
 ONLINE_HEARTBEATS = 3  # a node is online while its last heartbeat is younger than this many heartbeats
 
 
@@ -55,7 +60,13 @@ ONLINE_HEARTBEATS = 3  # a node is online while its last heartbeat is younger th
 
 
 def _latest_execution() -> QuerySet[TaskExecution]:
-    return TaskExecution.objects.filter(task=OuterRef("pk")).exclude(status=Status.SKIPPED).order_by("-pk")
+    waiting_retry = Q(status=Status.PENDING, trigger=TaskExecution.Trigger.RETRY)
+    return (
+        TaskExecution.objects.filter(task=OuterRef("pk"))
+        .exclude(status=Status.SKIPPED)
+        .exclude(waiting_retry)
+        .order_by("-pk")
+    )
 
 
 def _latest(field: str) -> Subquery:
@@ -178,7 +189,12 @@ def task_get(*, pk: int | str) -> ScheduledTask:
 
 
 def schedule_description(task: ScheduledTask) -> str:
-    return describe_schedule(cron_expression=task.cron_expression, interval_seconds=task.interval_seconds)
+    """The schedule in words; for a schedule the services would refuse (written by SQL), what is wrong
+    with it, so that every page showing it still renders."""
+    try:
+        return describe_schedule(cron_expression=task.cron_expression, interval_seconds=task.interval_seconds)
+    except InvalidSchedule as error:
+        return gettext("Unreadable schedule: %(error)s") % {"error": error}
 
 
 def workflow_step_ids(config: Any) -> list[int]:
@@ -221,18 +237,22 @@ def task_next_runs(*, task: ScheduledTask, count: int = 5, now: datetime | None 
     anchor = None
     if task.interval_seconds and task.enabled and not task.paused:
         anchor = DjangoJob.objects.filter(id=task.job_id).values_list("next_run_time", flat=True).first()
-    if anchor is not None and anchor > now:
-        zone = get_zone(task.timezone)
-        step = timedelta(seconds=task.interval_seconds)
-        answer["next_runs"] = [(anchor + step * index).astimezone(zone) for index in range(count)]
-    else:
-        answer["next_runs"] = next_fire_times(
-            cron_expression=task.cron_expression,
-            interval_seconds=task.interval_seconds,
-            timezone=task.timezone,
-            count=count,
-            now=now,
-        )
+    try:
+        if anchor is not None and anchor > now:
+            zone = get_zone(task.timezone)
+            step = timedelta(seconds=task.interval_seconds)
+            answer["next_runs"] = [(anchor + step * index).astimezone(zone) for index in range(count)]
+        else:
+            answer["next_runs"] = next_fire_times(
+                cron_expression=task.cron_expression,
+                interval_seconds=task.interval_seconds,
+                timezone=task.timezone,
+                count=count,
+                now=now,
+            )
+    except InvalidSchedule as error:
+        # Only SQL written behind the services' back gets here: they refuse such a schedule at save.
+        raise BrokenSchedule(gettext(BROKEN_SCHEDULE) % {"error": error}) from error
     return answer
 
 
@@ -272,6 +292,139 @@ def execution_get(*, pk: int | str) -> TaskExecution:
         TaskExecution.objects.filter(parent_id=execution.pk).order_by("pk").values_list("pk", flat=True)
     )
     return execution
+
+
+# ---------------------------------------------------------------------------------------------- the lifecycle's reads
+#
+# What the scheduler, the runner and the services read to decide what a run does next. Each is one
+# query whatever the number of tasks or rows asked about.
+
+# Runs that are due the moment they are written (their scheduled_for is the request time, stamped by
+# whatever clock the web process has): the dispatcher does not hold them back by scheduled_for.
+IMMEDIATE_TRIGGERS = (TaskExecution.Trigger.MANUAL, TaskExecution.Trigger.RESUME)
+
+
+class ActiveRun(NamedTuple):
+    """An active run, as the overlap decision needs it (runtime.overlap)."""
+
+    id: int
+    started: bool  # running, paused, or handed over to a Celery worker (on its way)
+
+
+def handed_over_filter() -> Q:
+    """Runs sent to a Celery queue that no worker has started yet."""
+    return Q(status=Status.PENDING) & ~Q(handover_queue="")
+
+
+def _active_by_task(rows: QuerySet[TaskExecution]) -> dict[int, list[ActiveRun]]:
+    found: dict[int, list[ActiveRun]] = {}
+    for task_id, pk, status, queue in rows.order_by("id").values_list("task_id", "id", "status", "handover_queue"):
+        started = status in TaskExecution.STARTED_STATUSES or bool(queue)
+        found.setdefault(task_id, []).append(ActiveRun(pk, started))
+    return found
+
+
+def active_runs(*, task_ids: Collection[int]) -> dict[int, list[ActiveRun]]:
+    """Every active run (pending, handed over, running, paused) of these tasks, oldest first."""
+    if not task_ids:
+        return {}
+    return _active_by_task(TaskExecution.objects.filter(task_id__in=task_ids, status__in=TaskExecution.ACTIVE_STATUSES))
+
+
+def runs_holding_the_schedule(*, task_ids: Collection[int], now: datetime) -> dict[int, list[ActiveRun]]:
+    """The runs a due occurrence of these tasks must wait for or be skipped behind: started and
+    handed-over runs, and pending runs that are due (a retry due later does not hold the schedule)."""
+    if not task_ids:
+        return {}
+    due = Q(status=Status.PENDING) & (Q(scheduled_for__lte=now) | Q(trigger__in=IMMEDIATE_TRIGGERS))
+    holding = Q(status__in=TaskExecution.STARTED_STATUSES) | handed_over_filter() | due
+    return _active_by_task(TaskExecution.objects.filter(holding, task_id__in=task_ids))
+
+
+def started_runs(*, task_ids: Collection[int]) -> dict[int, list[ActiveRun]]:
+    """Started and handed-over runs of these tasks (what a queued run waits for)."""
+    if not task_ids:
+        return {}
+    started = Q(status__in=TaskExecution.STARTED_STATUSES) | handed_over_filter()
+    return _active_by_task(TaskExecution.objects.filter(started, task_id__in=task_ids))
+
+
+def pending_runs_due(*, now: datetime, limit: int) -> list[dict[str, Any]]:
+    """Due pending runs the dispatcher may start, in the order they became due.
+
+    Runs handed over to Celery are their worker's to start; workflow steps are their workflow's.
+    """
+    due = Q(scheduled_for__lte=now) | Q(trigger__in=IMMEDIATE_TRIGGERS)
+    return list(
+        TaskExecution.objects.filter(due, status=Status.PENDING, handover_queue="")
+        .exclude(trigger=TaskExecution.Trigger.WORKFLOW)
+        .order_by("scheduled_for", "id")
+        .values("id", "task_id", "trigger", "task__enabled", "task__paused", "task__overlap_policy")[:limit]
+    )
+
+
+def handovers_open() -> list[int]:
+    """Ids of the runs handed over to Celery and not started yet."""
+    return list(TaskExecution.objects.filter(handed_over_filter()).values_list("id", flat=True))
+
+
+def executions_handed_over_state(*, execution_ids: Collection[int]) -> list[tuple[int, str, str]]:
+    """(id, status, hand-over queue) of these runs: what became of runs sent to Celery."""
+    rows = TaskExecution.objects.filter(pk__in=list(execution_ids)).values_list("pk", "status", "handover_queue")
+    return list(rows)
+
+
+def task_configs(*, task_ids: Collection[int]) -> dict[int, Any]:
+    return dict(ScheduledTask.objects.filter(pk__in=list(task_ids)).values_list("pk", "config"))
+
+
+def task_names(*, task_ids: Collection[int]) -> dict[int, str]:
+    return dict(ScheduledTask.objects.filter(pk__in=list(task_ids)).values_list("pk", "name"))
+
+
+def succeeded_steps(*, workflow_execution_id: int) -> dict[int, int]:
+    """task id → execution id of the steps of a workflow run that succeeded."""
+    steps = TaskExecution.objects.filter(
+        parent_id=workflow_execution_id, trigger=TaskExecution.Trigger.WORKFLOW, status=Status.SUCCESS
+    )
+    return dict(steps.values_list("task_id", "pk"))
+
+
+def execution_outcome(*, execution_id: int) -> tuple[str, str]:
+    """(status, error message) of one execution."""
+    return TaskExecution.objects.filter(pk=execution_id).values_list("status", "error_message").get()
+
+
+def orphan_candidates(
+    *, stale_before: datetime, host: str, node_id: str, exclude: Collection[int]
+) -> list[TaskExecution]:
+    """Started runs that may have lost their worker: no heartbeat since `stale_before`, or a worker
+    on this host other than this process (whose pid the caller checks). Runs in `exclude` (this
+    process executes them) are left out."""
+    maybe_lost = Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True) | (Q(host=host) & ~Q(worker=node_id))
+    rows = TaskExecution.objects.filter(maybe_lost, status__in=TaskExecution.STARTED_STATUSES)
+    return list(rows.exclude(pk__in=list(exclude)))
+
+
+def started_runs_of_worker(*, worker: str) -> list[TaskExecution]:
+    """The running and paused runs a worker (a scheduler node) holds."""
+    return list(TaskExecution.objects.filter(worker=worker, status__in=TaskExecution.STARTED_STATUSES))
+
+
+def lease_expires_at() -> datetime | None:
+    """When the current leader's lease runs out (by the database's clock), or None without a leader."""
+    return SchedulerState.objects.filter(pk=1).values_list("lease_expires_at", flat=True).first()
+
+
+def stranded_steps() -> list[TaskExecution]:
+    """Pending workflow steps whose workflow run has ended or is gone: nothing will ever start them.
+
+    The lifecycle never leaves one (steps are written when they start), but rows written by earlier
+    versions, or by hand, may exist.
+    """
+    live = TaskExecution.objects.filter(pk=OuterRef("parent_id"), status__in=TaskExecution.ACTIVE_STATUSES)
+    steps = TaskExecution.objects.filter(status=Status.PENDING, trigger=TaskExecution.Trigger.WORKFLOW)
+    return list(steps.filter(~Exists(live))[:500])
 
 
 # ---------------------------------------------------------------------------------------------- statistics
@@ -361,7 +514,27 @@ def _node(node: SchedulerNode) -> dict[str, Any]:
         "last_heartbeat": node.last_heartbeat,
         "version_seen": node.version_seen,
         "jobs": node.jobs,
+        "clock_skew_seconds": node.clock_skew_seconds,
     }
+
+
+def database_now() -> datetime:
+    """The database server's current time (UTC, aware), from one query: the clock every process shares."""
+    vendor = connection.vendor
+    if vendor == "sqlite":
+        sql = "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"
+    elif vendor == "mysql":
+        sql = "SELECT UTC_TIMESTAMP(6)"
+    else:  # PostgreSQL
+        sql = "SELECT clock_timestamp()"
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        value = cursor.fetchone()[0]
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def scheduler_status(*, now: datetime | None = None) -> dict[str, Any]:
@@ -369,9 +542,10 @@ def scheduler_status(*, now: datetime | None = None) -> dict[str, Any]:
 
     online: some running node beat within ONLINE_HEARTBEATS × SCHEDULER_HEARTBEAT_SECONDS. leader:
     the live node holding an unexpired lease. jobs: the jobs in the job store. version: the schedule
-    version. last_heartbeat: the newest heartbeat of any node (also when offline).
+    version. last_heartbeat: the newest heartbeat of any node (also when offline). Ages are measured
+    by the database's clock, the one the nodes write their heartbeats by.
     """
-    now = now or timezone.now()
+    now = now or database_now()
     cutoff = now - timedelta(seconds=ONLINE_HEARTBEATS * scheduler_settings.HEARTBEAT_SECONDS)
     nodes = list(SchedulerNode.objects.filter(stopped_at__isnull=True, last_heartbeat__gte=cutoff))
     state = SchedulerState.objects.filter(pk=1).first()

@@ -17,6 +17,8 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from scheduler_app.models import MAX_ID, ScheduledTask
+
 WORKFLOW_TYPES = ("serial", "parallel")
 ON_FAILURE_CHOICES = ("stop", "continue")
 DEFAULT_MAX_PARALLEL = 4
@@ -111,6 +113,11 @@ def parse_workflow_config(config: Any) -> WorkflowPlan:
         if not _is_int(task_id):
             errors.append(_("Step %(index)s has no valid task_id.") % {"index": index})
             continue
+        if not 1 <= task_id <= MAX_ID:
+            errors.append(
+                _("Step %(index)s: task ids are whole numbers from 1 to %(max)s.") % {"index": index, "max": MAX_ID}
+            )
+            continue
         if task_id in seen:
             errors.append(_("Task %(id)s is listed more than once.") % {"id": task_id})
             continue
@@ -149,8 +156,6 @@ def parse_workflow_config(config: Any) -> WorkflowPlan:
 
 def validate_workflow_config(config: Any, *, workflow_id: int | None = None) -> WorkflowPlan:
     """parse_workflow_config plus the checks that need the database; raises WorkflowConfigError."""
-    from scheduler_app.models import ScheduledTask
-
     plan = parse_workflow_config(config)
     errors: list[str] = []
     if workflow_id is not None and workflow_id in plan.task_ids:
@@ -177,11 +182,10 @@ def validate_workflow_config(config: Any, *, workflow_id: int | None = None) -> 
 
 def _reaches(workflow, target_id: int, *, depth: int) -> bool:
     """Whether `workflow`'s steps, followed through nested workflows, include `target_id`."""
-    from scheduler_app.models import ScheduledTask
-
     if depth > MAX_NESTING_DEPTH:
         return True  # deeper than any sane design; treat as a loop rather than recurse forever
-    step_ids = [item.get("task_id") for item in (workflow.config or {}).get("tasks", []) if isinstance(item, dict)]
+    items = workflow.config.get("tasks") if isinstance(workflow.config, dict) else None
+    step_ids = [item.get("task_id") for item in items if isinstance(item, dict)] if isinstance(items, list) else []
     if target_id in step_ids:
         return True
     children = ScheduledTask.objects.filter(pk__in=[i for i in step_ids if _is_int(i)], task_type="workflow")

@@ -157,10 +157,14 @@ class TestDatabaseConstraints:
         from django.utils import timezone
 
         due = timezone.now()
-        TaskExecutionFactory(task=task, scheduled_for=due, trigger="schedule")
+        TaskExecutionFactory(task=task, scheduled_for=due, occurrence_at=due, trigger="schedule")
         with pytest.raises(IntegrityError), transaction.atomic():
-            TaskExecutionFactory(task=task, scheduled_for=due, trigger="schedule")
+            TaskExecutionFactory(task=task, scheduled_for=due, occurrence_at=due, trigger="schedule")
         assert task.executions.count() == 1
+        # Other runs carry no occurrence: any number of them may be due at the same instant.
+        TaskExecutionFactory(task=task, scheduled_for=due, trigger="manual")
+        TaskExecutionFactory(task=task, scheduled_for=due, trigger="retry")
+        assert task.executions.count() == 3
 
 
 class TestTaskExecution:

@@ -190,3 +190,6 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep the LOGGING format above; the w
 # SCHEDULER: any SCHEDULER_* environment variable becomes a setting of that name. scheduler_app/conf.py
 # documents each one, gives its default and converts the text to its type when it is read.
 globals().update({key: value for key, value in os.environ.items() if key.startswith("SCHEDULER_")})
+
+# MARKET DATA: the provider class the data-sync actions read from (marketdata/providers.py).
+MARKETDATA_PROVIDER = env("MARKETDATA_PROVIDER", default="marketdata.providers.SampleProvider")

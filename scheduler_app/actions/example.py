@@ -6,9 +6,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from scheduler_app.actions import ConfigReader, action
-from scheduler_app.executors.base import ExecutionFailed
-from scheduler_app.executors.context import ExecutionContext
+from scheduler_app.actions import ConfigReader, ExecutionFailed, RunContext, action
 
 DEFAULT_MESSAGE = "示例任务执行完成"
 FAILURE_MESSAGE = "示例任务执行失败（模拟失败场景）"
@@ -35,7 +33,7 @@ def parse_example(config: dict[str, Any]) -> ExampleParams:
 
 
 @action("example_task", params=parse_example, description="Timed steps with progress; fails at random.")
-def example_task(ctx: ExecutionContext, params: ExampleParams) -> dict[str, Any]:
+def example_task(ctx: RunContext, params: ExampleParams) -> dict[str, Any]:
     step_seconds = params.duration_seconds / params.steps
     ctx.progress(processed=0, total=params.steps, message=f"正在执行步骤 0/{params.steps}")
     for step in range(1, params.steps + 1):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from scheduler_app.executors.context import ExecutionContext
+from scheduler_app.executors.base import RunContext
 
 logger = logging.getLogger("scheduler_app.actions")
 
@@ -49,7 +49,7 @@ class ItemsSummary:
 
 
 def run_items(
-    ctx: ExecutionContext,
+    ctx: RunContext,
     items: list[str],
     work: Callable[[str], dict[str, int]],
     *,

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from scheduler_app.executors.base import ConfigError
+from scheduler_app.exceptions import ConfigError
 
 DATE_FORMATS = ("%Y%m%d", "%Y-%m-%d")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib import admin
+from django.db.models.functions import Now
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext
@@ -16,11 +16,22 @@ from scheduler_app import selectors
 from scheduler_app.admin.common import SchedulerBannerMixin, badge, local_time
 from scheduler_app.conf import scheduler_settings
 from scheduler_app.models import SchedulerNode
+from scheduler_app.runtime.clock import CLOCK_SKEW_WARNING_SECONDS
 
 
 @admin.register(SchedulerNode)
 class SchedulerNodeAdmin(SchedulerBannerMixin, admin.ModelAdmin):
-    list_display = ("node_id", "host", "pid", "leader_column", "started_at", "heartbeat_column", "jobs", "version_seen")
+    list_display = (
+        "node_id",
+        "host",
+        "pid",
+        "leader_column",
+        "started_at",
+        "heartbeat_column",
+        "clock_skew_column",
+        "jobs",
+        "version_seen",
+    )
     list_filter = ("is_leader", "host")
     search_fields = ("node_id", "host")
 
@@ -33,6 +44,10 @@ class SchedulerNodeAdmin(SchedulerBannerMixin, admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: SchedulerNode | None = None) -> bool:
         return False  # written by the scheduler processes only
 
+    def get_queryset(self, request: HttpRequest):
+        # Heartbeat ages by the database's clock, the one the nodes write their heartbeats by.
+        return super().get_queryset(request).annotate(database_now=Now())
+
     @admin.display(description=_("leader"), boolean=True, ordering="is_leader")
     def leader_column(self, node: SchedulerNode) -> bool:
         return node.is_leader
@@ -40,9 +55,20 @@ class SchedulerNodeAdmin(SchedulerBannerMixin, admin.ModelAdmin):
     @admin.display(description=_("last heartbeat"), ordering="last_heartbeat")
     def heartbeat_column(self, node: SchedulerNode) -> SafeString:
         # The definition of selectors.scheduler_status(), applied to one row.
-        cutoff = timezone.now() - timedelta(seconds=selectors.ONLINE_HEARTBEATS * scheduler_settings.HEARTBEAT_SECONDS)
+        now = getattr(node, "database_now", None) or selectors.database_now()
+        cutoff = now - timedelta(seconds=selectors.ONLINE_HEARTBEATS * scheduler_settings.HEARTBEAT_SECONDS)
         online = node.stopped_at is None and node.last_heartbeat >= cutoff
         label = gettext("online") if online else gettext("stopped") if node.stopped_at else gettext("silent")
         return format_html(
             "{} {}", badge("success" if online else "skipped", label=label), local_time(node.last_heartbeat)
         )
+
+    @admin.display(description=_("clock skew"), ordering="clock_skew_seconds")
+    def clock_skew_column(self, node: SchedulerNode) -> SafeString | str:
+        """How far the node's clock is off the database's: scheduling follows the database's clock,
+        but a skew of more than CLOCK_SKEW_WARNING_SECONDS means the host's time sync is broken."""
+        if node.clock_skew_seconds is None:
+            return "-"
+        skew = node.clock_skew_seconds
+        text = gettext("%(seconds)+.1f s") % {"seconds": skew}
+        return badge("failed" if abs(skew) > CLOCK_SKEW_WARNING_SECONDS else "success", label=text)

@@ -39,7 +39,6 @@ from scheduler_app.admin.filters import BrokenTriggerFilter, ScheduleStatusFilte
 from scheduler_app.admin.forms import ScheduledTaskForm
 from scheduler_app.exceptions import SchedulerError
 from scheduler_app.models import ScheduledTask, TaskExecution
-from scheduler_app.schedules import InvalidSchedule
 from scheduler_app.services import tasks as task_services
 
 FINISHED_FOR_RATE = (
@@ -224,10 +223,7 @@ class ScheduledTaskAdmin(SchedulerBannerMixin, admin.ModelAdmin):
             if task.interval_seconds
             else ""
         )
-        try:
-            text = selectors.schedule_description(task)
-        except (InvalidSchedule, Exception):  # a stored expression the describer cannot read
-            text = raw
+        text = selectors.schedule_description(task)
         if not raw:
             return format_html('<span class="zq-muted">{}</span>', text)
         return format_html('<span title="{}">{}</span><br><code class="zq-small">{}</code>', raw, text, raw)

@@ -262,10 +262,7 @@ def dashboard_context(request: HttpRequest) -> dict[str, Any]:
     )
     upcoming = selectors.task_page(ids=list(upcoming_ids))
     for task in upcoming:
-        try:
-            task.schedule_text = selectors.schedule_description(task)
-        except Exception:
-            task.schedule_text = task.cron_expression or ""
+        task.schedule_text = selectors.schedule_description(task)
     running = selectors.executions_with_task_names(
         selectors.execution_list().filter(status__in=TaskExecution.ACTIVE_STATUSES)[:RUNNING_SHOWN]
     )

@@ -119,10 +119,7 @@ class TaskOutputSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_schedule_description(self, task: ScheduledTask) -> str:
-        try:
-            return schedule_description(task)
-        except ValueError:
-            return ""  # a row written around the services; the list must still render
+        return schedule_description(task)
 
 
 # ---------------------------------------------------------------------------------------------- executions

@@ -35,8 +35,8 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from scheduler_app.conf import scheduler_settings
-from scheduler_app.executors.base import ConfigError, ExecutionFailed, ExecutionStopped
-from scheduler_app.executors.context import ExecutionContext
+from scheduler_app.exceptions import ConfigError, ExecutionFailed, ExecutionStopped
+from scheduler_app.executors.base import RunContext
 
 OUTPUT_TAIL_BYTES = 64 * 1024
 STDERR_TAIL_BYTES = 16 * 1024
@@ -343,7 +343,7 @@ class ProcessGroup:
         return self.process.wait()
 
 
-def run_command(ctx: ExecutionContext, spec: CommandSpec) -> dict[str, Any]:
+def run_command(ctx: RunContext, spec: CommandSpec) -> dict[str, Any]:
     """Run `spec` for the execution of `ctx`; returns the result or raises (see the module docstring)."""
     ctx.limit_time(spec.timeout)
     home = tempfile.mkdtemp(prefix=f"zquant-exec-{ctx.execution_id}-")

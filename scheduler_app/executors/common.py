@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
-from scheduler_app.actions import get_action, validate_action_config
-from scheduler_app.executors.base import BaseExecutor, ConfigError
+from scheduler_app.exceptions import ConfigError
+from scheduler_app.executors.actions import get_action, validate_action_config
+from scheduler_app.executors.base import BaseExecutor, RunContext
 from scheduler_app.executors.command import parse_command, run_command, validate_command_config
-from scheduler_app.executors.context import ExecutionContext
 from scheduler_app.executors.registry import register
+
+CONFIG_NEEDS_ACTION = _('The config needs a "command" or a "task_action", for example {"task_action": "example_task"}.')
+CONFIG_BOTH_ACTIONS = _('Set either "command" or "task_action" in the config, not both.')
 
 
 def _route(config: dict[str, Any]) -> str:
@@ -18,12 +22,12 @@ def _route(config: dict[str, Any]) -> str:
     has_command = config.get("command") not in (None, "", [])
     has_action = config.get("task_action") not in (None, "")
     if has_command and has_action:
-        raise ConfigError(_("Set either 'command' or 'task_action', not both."))
+        raise ConfigError(gettext(CONFIG_BOTH_ACTIONS))
     if has_command:
         return "command"
     if has_action:
         return "action"
-    raise ConfigError(_("The config needs a 'command' or a 'task_action'."))
+    raise ConfigError(gettext(CONFIG_NEEDS_ACTION))
 
 
 @register
@@ -39,7 +43,7 @@ class CommonTaskExecutor(BaseExecutor):
             return error.errors
         return validate_command_config(config) if route == "command" else validate_action_config(config)
 
-    def execute(self, ctx: ExecutionContext) -> dict[str, Any]:
+    def execute(self, ctx: RunContext) -> dict[str, Any]:
         if _route(ctx.config) == "command":
             return run_command(ctx, parse_command(ctx.config))
         found = get_action(ctx.config.get("task_action"))

@@ -7,7 +7,8 @@ from typing import Any, TypeVar
 
 from django.utils.translation import gettext as _
 
-from scheduler_app.executors.base import BaseExecutor, ExecutorNotFound
+from scheduler_app.exceptions import ExecutorNotFound
+from scheduler_app.executors.base import BaseExecutor
 
 E = TypeVar("E", bound=type[BaseExecutor])
 
@@ -26,7 +27,8 @@ def register(cls: E) -> E:
 
 
 def _load_builtins() -> None:
-    # Imported on first use, not at import time: the executors import models and services.
+    # Imported on first use, not at import time: the built-in executors import the models, which are
+    # not ready while Django loads its apps.
     global _builtins_loaded
     if _builtins_loaded:
         return

@@ -1,9 +1,11 @@
 """Workflows: run other tasks as steps, serially or in parallel, following their dependencies.
 
-Every step is its own TaskExecution (trigger `workflow`, parent = the workflow run), created
-`pending` when the workflow starts and claimed and run by the workflow itself, in a thread pool of
-`max_parallel` threads (1 for serial workflows; steps start in the plan's topological order, ties in
-config order). So each step shows its own progress and can be paused or terminated on its own.
+Every step is its own TaskExecution (trigger `workflow`, parent = the workflow run), written when
+the step starts (already claimed by the workflow's worker) or when it is skipped, and run by the
+workflow itself in a thread pool of `max_parallel` threads (1 for serial workflows; steps start in
+the plan's topological order, ties in config order). So each step shows its own progress and can be
+paused or terminated on its own, and no step row can wait for a workflow that is gone. The steps
+are started and controlled through `ctx.steps` (runtime.steps): this module imports no service.
 
 Rules (zquant broke most of them: weak spots 8, 26-28):
 - a step whose dependency did not succeed (failed, terminated, skipped, completed) is `skipped`,
@@ -15,8 +17,10 @@ Rules (zquant broke most of them: weak spots 8, 26-28):
 - terminating (or timing out) the workflow asks its running steps to terminate, skips the steps not
   started, waits for the running ones to end, and ends the workflow `terminated` (`failed` for a
   timeout) — never `success`; pausing it pauses its running steps and starts nothing new;
-- resume: steps that succeeded in the resumed run (or were reused by it) are not run again; they
-  get no new row and appear in task_results with `"reused": true` and the old step's execution id;
+- whenever the workflow ends, every step that did not run gets a `skipped` row with the reason;
+- resume and retry: steps that succeeded in the resumed or retried run (or were reused by it) are
+  not run again; they get no new row and appear in task_results with `"reused": true` and the old
+  step's execution id;
 - steps ignore their own task's schedule state, enabled/paused flags' effect on scheduling, and
   overlap policy: the workflow owns them. They are not retried one by one; the workflow is.
 """
@@ -27,17 +31,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from django.db import connections
-from django.utils import timezone
 
-from scheduler_app.executors.base import BaseExecutor, ExecutionStopped
-from scheduler_app.executors.context import ExecutionContext
+from scheduler_app.exceptions import ExecutionStopped
+from scheduler_app.executors.base import BaseExecutor, RunContext, StepResult, StepRuns
 from scheduler_app.executors.registry import register
-from scheduler_app.models import ScheduledTask, TaskExecution
-from scheduler_app.services import runs
+from scheduler_app.models import TaskExecution
 from scheduler_app.workflows import WorkflowConfigError, WorkflowPlan, validate_workflow_config
 
 Status = TaskExecution.Status
-REUSED = "reused"  # an internal state: succeeded in the resumed run
+REUSED = "reused"  # an internal state: succeeded in the resumed or retried run
 PENDING, RUNNING = "pending", "running"
 GOOD = {Status.SUCCESS, REUSED}
 WAIT_SECONDS = 0.2
@@ -56,27 +58,29 @@ class WorkflowExecutor(BaseExecutor):
             return error.errors
         return []
 
-    def execute(self, ctx: ExecutionContext) -> dict[str, Any]:
+    def execute(self, ctx: RunContext) -> dict[str, Any]:
         plan = validate_workflow_config(ctx.config, workflow_id=ctx.task.pk)
         return WorkflowRun(ctx, plan).run()
 
 
-def _run_step(execution_id: int, worker: str) -> None:
-    """Pool thread: claim and run one step, then close this thread's connections."""
+def _execute_step(steps: StepRuns, execution_id: int) -> StepResult:
+    """Pool thread: run one started step, then close this thread's connections."""
     try:
-        if runs.execution_claim(execution_id=execution_id, worker=worker):
-            runs.execution_execute(execution_id=execution_id)
+        return steps.execute(execution_id)
     finally:
         connections.close_all()
 
 
 class WorkflowRun:
-    def __init__(self, ctx: ExecutionContext, plan: WorkflowPlan) -> None:
+    def __init__(self, ctx: RunContext, plan: WorkflowPlan) -> None:
+        if ctx.steps is None:
+            raise RuntimeError("a workflow needs a context that can run steps (ctx.steps)")
         self.ctx = ctx
+        self.steps: StepRuns = ctx.steps
         self.plan = plan
         self.order = plan.order()
-        tasks = ScheduledTask.objects.in_bulk(plan.task_ids)
-        self.names = {step.task_id: step.name or tasks[step.task_id].name for step in plan.steps}
+        known = self.steps.names(plan.task_ids)
+        self.names = {step.task_id: step.name or known.get(step.task_id, "") for step in plan.steps}
         self.limit = 1 if plan.workflow_type == "serial" else plan.max_parallel
         self.state: dict[int, str] = {}
         self.rows: dict[int, int] = {}  # task id -> step execution id (the old one for reused steps)
@@ -86,51 +90,26 @@ class WorkflowRun:
 
     # ------------------------------------------------------------------ setup
 
-    def _reused(self) -> dict[int, int | None]:
-        """Steps that succeeded in the run this one resumes, with their execution ids."""
-        old = self.ctx.resume_from
-        if old is None:
-            return {}
-        found: dict[int, int | None] = {}
-        for entry in (old.result or {}).get("task_results") or []:
-            if isinstance(entry, dict) and entry.get("status") in (Status.SUCCESS, REUSED):
-                found[entry.get("task_id")] = entry.get("execution_id")
-        steps = TaskExecution.objects.filter(
-            parent_id=old.pk, trigger=TaskExecution.Trigger.WORKFLOW, status=Status.SUCCESS
-        ).values_list("task_id", "pk")
-        found.update(dict(steps))
-        return {task_id: pk for task_id, pk in found.items() if task_id in self.names}
-
-    def _create_steps(self) -> None:
-        reused = self._reused()
+    def _plan_steps(self) -> None:
+        reused = self.steps.reusable()
         for step in self.plan.steps:
             if step.task_id in reused:
                 self.state[step.task_id] = REUSED
                 if reused[step.task_id]:
                     self.rows[step.task_id] = reused[step.task_id]
-                continue
-            row = TaskExecution.objects.create(
-                task_id=step.task_id,
-                status=Status.PENDING,
-                trigger=TaskExecution.Trigger.WORKFLOW,
-                parent_id=self.ctx.execution_id,
-                scheduled_for=None,
-                triggered_by_id=self.ctx.execution.triggered_by_id,
-            )
-            self.rows[step.task_id] = row.pk
-            self.state[step.task_id] = PENDING
+            else:
+                self.state[step.task_id] = PENDING
         if reused:
             self.ctx.logger.info(
-                "workflow run #%s resumes #%s: steps %s already succeeded",
+                "workflow run #%s: steps %s already succeeded in the run it takes over from",
                 self.ctx.execution_id,
-                self.ctx.resume_from.pk,
-                sorted(reused),
+                sorted(task_id for task_id in reused if task_id in self.names),
             )
 
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> dict[str, Any]:
-        self._create_steps()
+        self._plan_steps()
         self._report(force=True)
         pool = ThreadPoolExecutor(max_workers=self.limit, thread_name_prefix=f"zquant-workflow-{self.ctx.execution_id}")
         try:
@@ -148,11 +127,12 @@ class WorkflowRun:
         except ExecutionStopped as stop:
             self._stop_everything(stop.message)
             raise
+        except BaseException as error:
+            self._stop_everything(f"the workflow failed: {error!r}")
+            raise
         finally:
             pool.shutdown(wait=True)
-        for task_id in self.order:
-            if self.state[task_id] == PENDING:
-                self._skip(task_id, "not started: the workflow stopped after a failed step (on_failure=stop)")
+        self._skip_unstarted("not started: the workflow stopped after a failed step (on_failure=stop)")
         self._report(force=True)
         return self._result()
 
@@ -181,34 +161,32 @@ class WorkflowRun:
                 return
             if self.state[task_id] == PENDING and self._deps_state(task_id)[0]:
                 self.state[task_id] = RUNNING
-                future = pool.submit(_run_step, self.rows[task_id], self.ctx.worker)
+                self.rows[task_id] = self.steps.start(task_id)
+                future = pool.submit(_execute_step, self.steps, self.rows[task_id])
                 self.running[future] = task_id
 
     def _collect(self, future: Future) -> None:
         task_id = self.running.pop(future)
-        row = self.rows[task_id]
-        status, error = TaskExecution.objects.filter(pk=row).values_list("status", "error_message").get()
         problem = future.exception()
-        if status in TaskExecution.ACTIVE_STATUSES:
-            # The step could not record its end (its runner failed); do not leave it dangling.
-            reason = f"the step runner failed: {problem!r}" if problem else "the step did not finish"
-            TaskExecution.objects.filter(pk=row, status=Status.PENDING).update(
-                status=Status.TERMINATED, error_message=reason, end_time=timezone.now(), updated_at=timezone.now()
-            )
-            status, error = Status.FAILED, reason
-        self.state[task_id] = status
-        if status not in GOOD:
-            self.reasons[task_id] = (error or status)[:300]
+        if problem is not None:
+            outcome = StepResult(self.rows[task_id], Status.FAILED, f"the step runner failed: {problem!r}")
+        else:
+            outcome = future.result()
+        self.state[task_id] = outcome.status
+        if outcome.status not in GOOD:
+            self.reasons[task_id] = (outcome.error or outcome.status)[:300]
             if self.plan.on_failure == "stop":
                 self.stop_starting = True
 
     def _skip(self, task_id: int, reason: str) -> None:
         self.state[task_id] = Status.SKIPPED
         self.reasons[task_id] = reason
-        now = timezone.now()
-        TaskExecution.objects.filter(pk=self.rows[task_id], status=Status.PENDING).update(
-            status=Status.SKIPPED, error_message=reason, end_time=now, updated_at=now
-        )
+        self.rows[task_id] = self.steps.skip(task_id, reason)
+
+    def _skip_unstarted(self, reason: str) -> None:
+        for task_id in self.order:
+            if self.state[task_id] == PENDING:
+                self._skip(task_id, reason)
 
     # ------------------------------------------------------------------ control of the steps
 
@@ -216,23 +194,15 @@ class WorkflowRun:
         return [self.rows[task_id] for task_id in self.running.values()]
 
     def _pause_steps(self) -> None:
-        TaskExecution.objects.filter(pk__in=self._running_rows(), status__in=TaskExecution.ACTIVE_STATUSES).update(
-            is_paused=True, updated_at=timezone.now()
-        )
+        self.steps.pause(self._running_rows())
 
     def _resume_steps(self) -> None:
-        TaskExecution.objects.filter(pk__in=self._running_rows(), status__in=TaskExecution.ACTIVE_STATUSES).update(
-            is_paused=False, updated_at=timezone.now()
-        )
+        self.steps.resume(self._running_rows())
 
     def _stop_everything(self, reason: str) -> None:
         """Skip the steps not started, ask the running ones to terminate, and wait for them."""
-        for task_id in self.order:
-            if self.state[task_id] == PENDING:
-                self._skip(task_id, f"not started: the workflow was stopped ({reason})")
-        TaskExecution.objects.filter(pk__in=self._running_rows(), status__in=TaskExecution.ACTIVE_STATUSES).update(
-            terminate_requested=True, is_paused=False, updated_at=timezone.now()
-        )
+        self._skip_unstarted(f"not started: the workflow was stopped ({reason})")
+        self.steps.terminate(self._running_rows(), f"the workflow was stopped ({reason})")
         while self.running:
             done, _ = wait(list(self.running), timeout=WAIT_SECONDS, return_when=FIRST_COMPLETED)
             for future in done:

@@ -7,8 +7,8 @@ The manager (scheduling/manager.py) decides what runs when; an ExecutionBackend 
   claimed `running` row only when a slot is free (else `pending`), and the dispatcher claims due
   `pending` rows for the free slots only, so start_time is always when a thread took the run.
 - CeleryBackend (SCHEDULER_EXECUTION_BACKEND=celery): the leader never runs work. An occurrence, or
-  a due `pending` row the overlap policy lets start, is *handed over*: it stays `pending` with
-  `worker = "celery:queued:<queue>"` and its id is sent to the Celery task
+  a due `pending` row the overlap policy lets start, is *handed over*: it stays `pending` with its
+  `handover_queue` set and its id is sent to the Celery task
   `scheduler_app.run_execution` (scheduler_app/celery_tasks.py) on the task's queue
   (`config["queue"]`, else SCHEDULER_CELERY_QUEUE). A worker on any machine claims the row when it
   really starts it (pending → running, with its own host, pid and worker name) and runs the same
@@ -35,10 +35,12 @@ from typing import Any
 from django.db import DatabaseError, close_old_connections
 from django.utils.module_loading import import_string
 
+from scheduler_app import selectors
 from scheduler_app.conf import scheduler_settings
-from scheduler_app.executors.context import get_monitor
-from scheduler_app.models import ScheduledTask, TaskExecution
-from scheduler_app.services import occurrences, runs
+from scheduler_app.models import TaskExecution
+from scheduler_app.runtime import transitions
+from scheduler_app.runtime.monitor import get_monitor
+from scheduler_app.runtime.runner import execution_execute
 
 logger = logging.getLogger("scheduler_app.scheduler")
 
@@ -64,18 +66,20 @@ def execute_through_outages(
     execution: TaskExecution | None = None,
     stopping: threading.Event | None = None,
     patience: float = OUTAGE_PATIENCE_SECONDS,
+    may_start: Callable[[], bool] | None = None,
 ) -> TaskExecution | None:
-    """runs.execution_execute, retried while the database is away.
+    """runtime.runner.execution_execute, retried while the database is away.
 
     It raises a DatabaseError only before any work starts (failures during the work end the
     run, and the final write has its own retries), so trying again cannot run the work twice.
     `execution` (the row just claimed, task loaded) saves the first read; a retry reads it again.
+    `may_start` is the runner's last check before the work begins (the leader still holds its lease).
     """
     delay = 0.5
     deadline = time.monotonic() + patience
     while True:
         try:
-            return runs.execution_execute(execution_id=execution_id, execution=execution)
+            return execution_execute(execution_id=execution_id, execution=execution, may_start=may_start)
         except DatabaseError as error:
             if time.monotonic() + delay > deadline or (stopping is not None and stopping.is_set()):
                 logger.error("execution=#%s could not start (%s); the orphan check will end it", execution_id, error)
@@ -102,8 +106,8 @@ class ExecutionBackend:
     """What the manager needs from a place that runs executions.
 
     `spawn` runs leader work (recording a round's occurrences, skip records, sending messages) in
-    one leader thread, in order, never behind the runs. `marker(task_id)` is "" when the dispatcher
-    claims rows itself, else the handover marker to write instead of claiming. `reserve(n)` grants
+    one leader thread, in order, never behind the runs. `queue(task_id)` is "" when the dispatcher
+    claims rows itself, else the Celery queue to hand them over to instead. `reserve(n)` grants
     up to n run slots (the thread pool's free ones; no limit for Celery) and `release(n)` gives back
     the ones not used. `launch` starts the rows the manager claimed (slots reserved) or handed
     over (occurrences_fire, pending_start). `in_flight_ids()` are the runs this process is
@@ -161,7 +165,7 @@ class ExecutionBackend:
 
     # ------------------------------------------------------------------ running executions
 
-    def marker(self, task_id: int) -> str:
+    def queue(self, task_id: int) -> str:
         return ""
 
     def capacity(self) -> int | None:
@@ -188,7 +192,7 @@ class ExecutionBackend:
         seconds = scheduler_settings.CELERY_REQUEUE_SECONDS
         if time.monotonic() - self._last_requeue >= max(seconds / 4, 0.5):
             self._last_requeue = time.monotonic()
-            occurrences.handovers_requeue(older_than=now - timedelta(seconds=seconds), now=now)
+            transitions.handovers_requeue(older_than=now - timedelta(seconds=seconds), now=now)
 
 
 class ThreadBackend(ExecutionBackend):
@@ -203,6 +207,9 @@ class ThreadBackend(ExecutionBackend):
     def __init__(self, *, pool_size: int, stopping: threading.Event | None = None) -> None:
         super().__init__(pool_size=pool_size, stopping=stopping)
         self.pool: ThreadPoolExecutor | None = None
+        # The manager's lease check: a run claimed by a leader that lost its lease meanwhile (a long
+        # freeze, say) is handed back unstarted instead of run by a node that no longer leads.
+        self.may_start: Callable[[], bool] | None = None
         self._claimed: set[int] = set()
         self._busy = 0
         self._slots_lock = threading.Lock()
@@ -241,7 +248,9 @@ class ThreadBackend(ExecutionBackend):
     def execute(self, execution_id: int, execution: TaskExecution | None = None) -> None:
         """Run one claimed row to its end in this pool thread, then free its slot."""
         try:
-            finished = execute_through_outages(execution_id, execution=execution, stopping=self.stopping)
+            finished = execute_through_outages(
+                execution_id, execution=execution, stopping=self.stopping, may_start=self.may_start
+            )
         finally:
             self._claimed.discard(execution_id)
             self.release(1)
@@ -279,10 +288,10 @@ class CeleryBackend(ExecutionBackend):
 
     # ------------------------------------------------------------------ queues
 
-    def queue_for(self, task_id: int) -> str:
+    def queue(self, task_id: int) -> str:
         queue = self._queues.get(task_id)
         if queue is None:
-            config = ScheduledTask.objects.filter(pk=task_id).values_list("config", flat=True).first()
+            config = selectors.task_configs(task_ids=[task_id]).get(task_id)
             queue = self._queue_from_config(task_id, config)
             self._queues[task_id] = queue
         return queue
@@ -304,18 +313,15 @@ class CeleryBackend(ExecutionBackend):
         )
         return default
 
-    def marker(self, task_id: int) -> str:
-        return f"{occurrences.HANDOVER_PREFIX}{self.queue_for(task_id)}"[:255]
-
     # ------------------------------------------------------------------ sending
 
     def launch(self, executions: list[TaskExecution]) -> None:
         # Their rows are committed (the manager writes in autocommit), so a worker can read them.
         for execution in executions:
-            self.spawn(self.send, execution.pk, marker=execution.worker)
+            self.spawn(self.send, execution.pk, queue=execution.handover_queue)
 
-    def send(self, execution_id: int, *, marker: str = "") -> bool:
-        queue = marker.removeprefix(occurrences.HANDOVER_PREFIX) or scheduler_settings.CELERY_QUEUE
+    def send(self, execution_id: int, *, queue: str = "") -> bool:
+        queue = queue or scheduler_settings.CELERY_QUEUE
         with self._queued_lock:
             self._queued.add(execution_id)
         try:
@@ -338,7 +344,7 @@ class CeleryBackend(ExecutionBackend):
         if not self._queued_loaded:
             # Runs handed over by an earlier leader: watch them too.
             with self._queued_lock:
-                self._queued.update(occurrences.handovers_open())
+                self._queued.update(selectors.handovers_open())
             self._queued_loaded = True
         if clock - self._last_revoke_check >= self.revoke_check_seconds:
             self._last_revoke_check = clock
@@ -355,8 +361,8 @@ class CeleryBackend(ExecutionBackend):
         cancelled: list[int] = []
         for start in range(0, len(watched), 500):
             chunk = watched[start : start + 500]
-            for pk, status, worker in TaskExecution.objects.filter(pk__in=chunk).values_list("pk", "status", "worker"):
-                handed_over = worker.startswith(occurrences.HANDOVER_PREFIX)
+            for pk, status, queue in selectors.executions_handed_over_state(execution_ids=chunk):
+                handed_over = bool(queue)
                 if status == Status.PENDING and handed_over:
                     seen.add(pk)  # still waiting for a worker
                 elif status == Status.TERMINATED and handed_over:

@@ -7,8 +7,10 @@
 - OccurrenceExecutor: instead of running the job function, hands every due (job, run times) of a
   round to the manager in one batch; the manager applies misfire grace, catch-up and overlap
   policies, records skipped runs and writes the round's executions with one INSERT.
-- GuardedBackgroundScheduler: an exception in a scheduling round is logged and the round retried,
-  instead of silently killing APScheduler's thread.
+- GuardedBackgroundScheduler: rounds run by the database's clock (runtime.clock), not the host's,
+  so a node whose clock is off neither fires early nor late; an exception in a round is logged
+  and the round retried, instead of silently killing APScheduler's thread; rounds are held while
+  the node may not fire (no lease).
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ from apscheduler.job import Job
 from apscheduler.jobstores.base import BaseJobStore, JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_PAUSED, TIMEOUT_MAX
 from django.db import connections
 from django_apscheduler.jobstores import DjangoJobStore
 from django_apscheduler.models import DjangoJob
 from django_apscheduler.util import get_django_internal_datetime
+
+from scheduler_app.runtime.clock import db_now
 
 logger = logging.getLogger("scheduler_app.scheduler")
 
@@ -218,16 +223,23 @@ class OccurrenceExecutor(BaseExecutor):
 
 
 class GuardedBackgroundScheduler(BackgroundScheduler):
-    """A BackgroundScheduler whose scheduling thread survives errors in a round, whose occurrence
-    executors get one batch per round, and which holds its rounds while `may_fire()` says no."""
+    """A BackgroundScheduler whose rounds run by the database's clock, whose scheduling thread survives
+    errors in a round, whose occurrence executors get one batch per round, and which holds its rounds
+    while `may_fire()` says no.
+
+    APScheduler's own round reads the host's clock (datetime.now); ours asks `clock`. Callers that
+    add or resume a job give its first run time themselves (`next_run_time`), computed by the same
+    clock, for the same reason.
+    """
 
     retry_seconds = 1.0
     # Asked before every round; while it says no, rounds are skipped and due run times stay due.
     may_fire: Callable[[], bool] | None = None
     hold_seconds = 0.1
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, clock: Callable[[], datetime] = db_now, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.clock = clock
         # Held for a whole round, hand-over included: outside it, every fired job's occurrences
         # have reached the executor's callback.
         self.round_lock = threading.RLock()
@@ -235,9 +247,11 @@ class GuardedBackgroundScheduler(BackgroundScheduler):
     def _process_jobs(self):
         if self.may_fire is not None and not self.may_fire():
             return self.hold_seconds
+        if self.state == STATE_PAUSED:
+            return None
         with self.round_lock:
             try:
-                return super()._process_jobs()
+                return self._round()
             except Exception:
                 logger.exception("scheduling round failed; retrying in %.0f s", self.retry_seconds)
                 return self.retry_seconds
@@ -245,3 +259,27 @@ class GuardedBackgroundScheduler(BackgroundScheduler):
                 for executor in list(self._executors.values()):
                     if isinstance(executor, OccurrenceExecutor):
                         executor.end_round()
+
+    def _round(self) -> float | None:
+        """Hand every due job's run times to its executor and move the job to its next run time;
+        returns the seconds until the next job is due (None: no job)."""
+        now = self.clock()
+        next_wakeup: datetime | None = None
+        with self._jobstores_lock:
+            for alias, store in self._jobstores.items():
+                for job in store.get_due_jobs(now):
+                    run_times = job._get_run_times(now)
+                    if run_times:
+                        self._lookup_executor(job.executor).submit_job(job, run_times)
+                    following = job.trigger.get_next_fire_time(run_times[-1] if run_times else None, now)
+                    if following:
+                        job._modify(next_run_time=following)
+                        store.update_job(job)
+                    else:
+                        self.remove_job(job.id, alias)
+                due = store.get_next_run_time()
+                if due and (next_wakeup is None or due < next_wakeup):
+                    next_wakeup = due
+        if next_wakeup is None:
+            return None
+        return min(max((next_wakeup - self.clock()).total_seconds(), 0), TIMEOUT_MAX)

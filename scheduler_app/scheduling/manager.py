@@ -1,13 +1,14 @@
 """The scheduler process: mirrors tasks as APScheduler jobs, fires occurrences, runs queued work.
 
 One SchedulerManager per `runscheduler` process. Its main loop (`tick`, every SCHEDULER_POLL_SECONDS)
-renews the node heartbeat and the leader lease, reconciles jobs when the schedule version changes
+renews the node heartbeat and the leader lease (by the database's clock, so a node whose own clock
+is off can neither steal the lease nor keep it past its expiry), reconciles jobs when the schedule version changes
 (and fully every SCHEDULER_RESYNC_SECONDS), writes fired jobs' next run times back, detects orphaned
 runs and dispatches due `pending` executions in batches. APScheduler's thread hands each round's due
 occurrences to the leader thread, which records them with one INSERT; both hand the runs to the
 execution backend (scheduling/backends.py): a bounded thread pool here (default), or Celery workers
 on any machine. Only the leader fires and dispatches; a standby keeps its heartbeat and waits for
-the lease.
+the lease, and tries to take it the moment the leader's lease runs out.
 """
 
 from __future__ import annotations
@@ -26,24 +27,29 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError, close_old_connections
-from django.db.models import Q
-from django.utils import timezone
+from django.db.models import DateTimeField, ExpressionWrapper, Q, Value
+from django.db.models.functions import Now
 
+from scheduler_app import selectors
 from scheduler_app.conf import scheduler_settings
 from scheduler_app.models import ScheduledTask, SchedulerNode, SchedulerState, TaskExecution
+from scheduler_app.runtime import transitions
+from scheduler_app.runtime.clock import CLOCK_SKEW_WARNING_SECONDS, db_clock, db_now
 from scheduler_app.schedules import InvalidSchedule, build_trigger
-from scheduler_app.scheduling.backends import DISPATCH_BATCH, ExecutionBackend, create_backend
+from scheduler_app.scheduling import dispatch, firing, recovery
+from scheduler_app.scheduling.backends import DISPATCH_BATCH, ExecutionBackend, ThreadBackend, create_backend
 from scheduler_app.scheduling.engine import (
     JOB_FUNC,
     GuardedBackgroundScheduler,
     OccurrenceExecutor,
     TaskJobStore,
 )
-from scheduler_app.services import occurrences
 
 logger = logging.getLogger("scheduler_app.scheduler")
 
 Status = TaskExecution.Status
+# A standby tries to take the lease this long after the database says it runs out.
+TAKEOVER_MARGIN_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -109,21 +115,24 @@ class SchedulerManager:
         self._jobs: dict[str, str] = {}  # job id -> trigger signature
         self._paused_jobs: set[str] = set()
         self._task_locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
-        self._fires: list[occurrences.Occurrence] = []  # due, not recorded yet (see _fire_queued)
+        self._fires: list[firing.Occurrence] = []  # due, not recorded yet (see _fire_queued)
         self._fires_lock = threading.Lock()
         self._fire_scheduled = False
         self._fire_failures = 0
         self._wake = threading.Event()  # a pool slot freed up: dispatch before the next turn
         self._backlog = False  # due runs wait for a free slot
         self.backend.on_slot_free = self._slot_freed
+        if isinstance(self.backend, ThreadBackend):
+            self.backend.may_start = self.holds_lease
         self._sync_lock = threading.Lock()
         self._version_seen = -1
         self._last_full_sync = 0.0
-        self._last_beat = 0.0
+        self._next_beat = 0.0
+        self._last_skew_warning = float("-inf")
         self._last_orphan_check = 0.0
         self._db_trouble_until = 0.0
         self._lease_until = 0.0
-        self._started_at = timezone.now()
+        self._started_at = db_now()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -148,7 +157,7 @@ class SchedulerManager:
                 "host": self.host,
                 "pid": self.pid,
                 "started_at": self._started_at,
-                "last_heartbeat": timezone.now(),
+                "last_heartbeat": db_now(),
                 "stopped_at": None,
             },
         )
@@ -185,7 +194,7 @@ class SchedulerManager:
                 self._wake.clear()
                 if self.holds_lease():
                     try:
-                        self.dispatch(now=timezone.now())
+                        self.dispatch(now=db_now())
                     except Exception:
                         logger.exception("dispatching failed; the next turn tries again")
             self._wake.wait(max(0.0, next_turn - time.monotonic()))
@@ -216,7 +225,7 @@ class SchedulerManager:
         self.backend.shutdown()
         close_old_connections()
         SchedulerNode.objects.filter(node_id=self.node_id).update(
-            stopped_at=timezone.now(), is_leader=False, last_heartbeat=timezone.now()
+            stopped_at=db_now(), is_leader=False, last_heartbeat=db_now()
         )
         if self.is_leader:
             SchedulerState.objects.filter(pk=1, leader=self.node_id).update(leader="", lease_expires_at=None)
@@ -227,16 +236,15 @@ class SchedulerManager:
 
     def tick(self) -> None:
         close_old_connections()
-        now = timezone.now()
-        clock = time.monotonic()
-        if clock - self._last_beat >= min(scheduler_settings.HEARTBEAT_SECONDS, scheduler_settings.LEASE_SECONDS / 3):
-            self._beat(now)
-            self._last_beat = clock
+        if time.monotonic() >= self._next_beat:
+            self._beat()
         if not self.is_leader:
             return
         if not self.holds_lease():
             self._lose_lead()
             return
+        now = db_now()
+        clock = time.monotonic()
         version = SchedulerState.objects.values_list("schedule_version", flat=True).get(pk=1)
         if version != self._version_seen or clock - self._last_full_sync >= scheduler_settings.RESYNC_SECONDS:
             self.sync_jobs()
@@ -250,32 +258,69 @@ class SchedulerManager:
         self.backend.tick(now, version=version)
         self.dispatch(now=now)
 
-    def _beat(self, now: datetime) -> None:
-        """Heartbeat this node and take or renew the leader lease (a conditional update)."""
-        lease = timedelta(seconds=scheduler_settings.LEASE_SECONDS)
+    def _beat(self) -> None:
+        """Measure this node's clock against the database's, heartbeat, and take or renew the lease.
+
+        The lease is compared and extended by the database's own clock (one conditional UPDATE), so
+        a node whose clock runs ahead cannot see a live lease as expired, and one whose clock runs
+        behind cannot extend its lease past what the others see. This node counts its own lease
+        from before it asked, by its monotonic clock, so it always believes it expires first.
+        """
+        offset = db_clock.sync()
+        self._warn_if_skewed(offset)
+        lease_seconds = scheduler_settings.LEASE_SECONDS
+        asked = time.monotonic()
+        expires = ExpressionWrapper(Now() + Value(timedelta(seconds=lease_seconds)), output_field=DateTimeField())
         won = SchedulerState.objects.filter(
-            Q(leader=self.node_id) | Q(leader="") | Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
+            Q(leader=self.node_id) | Q(leader="") | Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=Now()),
             pk=1,
-        ).update(leader=self.node_id, lease_expires_at=now + lease)
+        ).update(leader=self.node_id, lease_expires_at=expires)
         if won:
-            self._lease_until = time.monotonic() + lease.total_seconds()
+            self._lease_until = asked + lease_seconds
         if won and not self.is_leader:
             self._become_leader()
         elif not won and self.is_leader:
             self._lose_lead()
         SchedulerNode.objects.filter(node_id=self.node_id).update(
-            last_heartbeat=now, is_leader=self.is_leader, version_seen=max(self._version_seen, 0), jobs=len(self._jobs)
+            last_heartbeat=db_now(),
+            is_leader=self.is_leader,
+            version_seen=max(self._version_seen, 0),
+            jobs=len(self._jobs),
+            clock_skew_seconds=round(-offset, 3),
+        )
+        self._next_beat = asked + self._beat_interval()
+
+    def _beat_interval(self) -> float:
+        """Seconds to the next beat: the leader renews three times per lease; a standby also tries
+        the moment the current lease runs out, so it takes over within the lease (plus a poll)."""
+        interval = min(scheduler_settings.HEARTBEAT_SECONDS, scheduler_settings.LEASE_SECONDS / 3)
+        if self.is_leader:
+            return interval
+        expires_at = selectors.lease_expires_at()
+        if expires_at is None:
+            return self.poll_seconds
+        remaining = (expires_at - db_now()).total_seconds() + TAKEOVER_MARGIN_SECONDS
+        return min(interval, max(remaining, self.poll_seconds))
+
+    def _warn_if_skewed(self, offset: float) -> None:
+        if abs(offset) <= CLOCK_SKEW_WARNING_SECONDS or time.monotonic() - self._last_skew_warning < 60:
+            return
+        self._last_skew_warning = time.monotonic()
+        logger.warning(
+            "this node's clock is %+.1f s off the database's; leases, fire times and lateness follow the "
+            "database's clock, but fix the host's time synchronisation (NTP)",
+            -offset,
         )
 
     def holds_lease(self) -> bool:
-        """Leader, and the lease it last renewed has not run out (checked at every fire)."""
+        """Leader, and the lease it last renewed has not run out (checked before every fire and start)."""
         return self.is_leader and time.monotonic() < self._lease_until
 
     def _become_leader(self) -> None:
         logger.info("node %s is now the leader", self.node_id)
         self.is_leader = True
         if time.monotonic() >= self._db_trouble_until:
-            self._recover_orphans(timezone.now())
+            self._recover_orphans(db_now())
             self._last_orphan_check = time.monotonic()
         self._load_jobs()
         self.sync_jobs()
@@ -284,7 +329,7 @@ class SchedulerManager:
 
     def _recover_orphans(self, now: datetime) -> None:
         local = self.backend.in_flight_ids()
-        occurrences.orphans_recover(node_id=self.node_id, host=self.host, now=now, local_ids=local)
+        recovery.orphans_recover(node_id=self.node_id, host=self.host, now=now, local_ids=local)
 
     def _lose_lead(self) -> None:
         logger.warning("node %s lost the leader lease; it stops firing", self.node_id)
@@ -329,8 +374,9 @@ class SchedulerManager:
                     cron_expression=task.cron_expression,
                     interval_seconds=task.interval_seconds,
                     timezone=task.timezone,
-                    start_date=timezone.now(),
+                    start_date=db_now(),
                 )
+                first = trigger.get_next_fire_time(None, db_now())
             except InvalidSchedule as error:
                 self._report_schedule_error(task, str(error))
                 self._remove_job(task.job_id)
@@ -342,6 +388,7 @@ class SchedulerManager:
                 name=task.name,
                 kwargs={"task_id": task.id, "signature": task.signature},
                 replace_existing=True,
+                next_run_time=first,
             )
             action = "added" if signature is None else "rescheduled"
             logger.info("job %s task=%s %r %s: %s", task.job_id, task.id, task.name, action, trigger)
@@ -354,7 +401,8 @@ class SchedulerManager:
             self._paused_jobs.add(task.job_id)
             logger.info("job %s task=%s paused", task.job_id, task.id)
         elif not task.paused and task.job_id in self._paused_jobs:
-            self.scheduler.resume_job(task.job_id)
+            job = self.scheduler.get_job(task.job_id)
+            self.scheduler.modify_job(task.job_id, next_run_time=job.trigger.get_next_fire_time(None, db_now()))
             self._paused_jobs.discard(task.job_id)
             logger.info("job %s task=%s resumed", task.job_id, task.id)
 
@@ -395,7 +443,7 @@ class SchedulerManager:
             if task is None:
                 continue
             fires.extend(
-                occurrences.Occurrence(
+                firing.Occurrence(
                     task_id=task.id,
                     task_name=task.name,
                     overlap_policy=task.overlap_policy,
@@ -450,15 +498,15 @@ class SchedulerManager:
                 logger.info("recorded the %s occurrences that were waiting for the database", len(fires))
             self._fire_failures = 0
 
-    def _fire(self, fires: list[occurrences.Occurrence]) -> None:
+    def _fire(self, fires: list[firing.Occurrence]) -> None:
         """Record occurrences in one INSERT and start the claimed ones (leader thread)."""
-        fires = [replace(fire, handover=self.backend.marker(fire.task_id)) for fire in fires]
+        fires = [replace(fire, queue=self.backend.queue(fire.task_id)) for fire in fires]
         with ExitStack() as locks:
             for task_id in sorted({fire.task_id for fire in fires}):
                 locks.enter_context(self._task_locks[task_id])
             started = self._with_slots(
                 len({fire.task_id for fire in fires}),
-                lambda slots: occurrences.occurrences_fire(
+                lambda slots: firing.occurrences_fire(
                     occurrences=fires, worker=self.node_id, host=self.host, pid=self.pid, slots=slots
                 ),
             )
@@ -466,10 +514,10 @@ class SchedulerManager:
             self._backlog = True
         self.backend.launch(started.rows)
 
-    def _with_slots(self, wanted: int, start: Callable[[int], occurrences.Started]) -> occurrences.Started:
+    def _with_slots(self, wanted: int, start: Callable[[int], firing.Started]) -> firing.Started:
         """Reserve up to `wanted` run slots for `start` and give back the ones it did not use."""
         slots = self.backend.reserve(wanted)
-        started = occurrences.Started()
+        started = firing.Started()
         try:
             started = start(slots)
         finally:
@@ -491,19 +539,19 @@ class SchedulerManager:
             free = DISPATCH_BATCH
         if free <= 0 or self.stopping.is_set():
             return 0
-        rows = occurrences.pending_due(now=now, limit=free)
+        rows = selectors.pending_runs_due(now=now, limit=max(free * 4, 20))
         if not rows:
             self._backlog = False
             return 0
         task_ids = sorted({row["task_id"] for row in rows})
-        markers = {task_id: self.backend.marker(task_id) for task_id in task_ids}
+        queues = {task_id: self.backend.queue(task_id) for task_id in task_ids}
         with ExitStack() as locks:
             for task_id in task_ids:
                 locks.enter_context(self._task_locks[task_id])
             started = self._with_slots(
                 min(free, len(rows)),
-                lambda slots: occurrences.pending_start(
-                    rows=rows, worker=self.node_id, host=self.host, pid=self.pid, slots=slots, markers=markers
+                lambda slots: dispatch.pending_start(
+                    rows=rows, worker=self.node_id, host=self.host, pid=self.pid, slots=slots, queues=queues
                 ),
             )
         self._backlog = started.short_of_slots > 0
@@ -517,13 +565,11 @@ class SchedulerManager:
         while self.backend.inflight and time.monotonic() < deadline:
             time.sleep(0.1)
 
-    def _own_started(self):
-        return TaskExecution.objects.filter(worker=self.node_id, status__in=TaskExecution.STARTED_STATUSES)
-
     def _request_terminate(self, reason: str) -> None:
-        count = self._own_started().update(terminate_requested=True, error_message=f"{reason} before the run finished")
+        own = [execution.pk for execution in selectors.started_runs_of_worker(worker=self.node_id)]
+        count = transitions.executions_request_terminate(execution_ids=own, reason=f"{reason} before the run finished")
         logger.info("%s: asked %s running executions to terminate", reason, count)
 
     def _force_terminate_own(self, reason: str) -> None:
-        for execution in self._own_started():
-            occurrences.execution_abandon(execution=execution, reason=f"{reason} before the run finished")
+        for execution in selectors.started_runs_of_worker(worker=self.node_id):
+            transitions.execution_orphan(execution=execution, reason=f"{reason} before the run finished")

@@ -2,24 +2,25 @@
 
 Nothing here runs work: a queued run is a `pending` row that the scheduler process claims, and
 pause / resume / terminate set flags that the runner reads (docs/internals.md, "Control flags").
-Every status change is a conditional UPDATE (`status__in=...`), so a terminal row never changes.
+Every status change goes through runtime.transitions, the one place that writes them.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
-from django.db import IntegrityError, transaction
-from django.db.models import Q
-from django.utils import timezone
+from django.db import transaction
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from scheduler_app import selectors
 from scheduler_app.exceptions import InvalidState, RunActive
 from scheduler_app.models import ScheduledTask, TaskExecution
+from scheduler_app.runtime import transitions
+from scheduler_app.runtime.overlap import Situation, Verdict, overlap_decide
 
 User = AbstractBaseUser | AnonymousUser | None
 Status = TaskExecution.Status
@@ -48,21 +49,9 @@ def _who(user: User) -> str:
     return actor.get_username() if actor is not None else gettext("the system")
 
 
-def executions_replace(*, execution_ids: list[int], now: datetime | None = None) -> int:
-    """Make way for a newer run (overlap policy replace): queued runs are cancelled at once (runs
-    handed over to Celery included), started ones are asked to terminate. Returns the rows changed."""
-    now = now or timezone.now()
-    # Cancel the queued ones first; a row claimed meanwhile is caught by the second UPDATE.
-    cancelled = TaskExecution.objects.filter(pk__in=execution_ids, status=Status.PENDING).update(
-        status=Status.TERMINATED,
-        terminate_requested=True,
-        end_time=now,
-        error_message=gettext(EXECUTION_REPLACED),
-        updated_at=now,
-    )
-    return cancelled + TaskExecution.objects.filter(
-        pk__in=execution_ids, status__in=TaskExecution.STARTED_STATUSES
-    ).update(terminate_requested=True, updated_at=now)
+def _current(execution: TaskExecution) -> TaskExecution:
+    execution.refresh_from_db()
+    return execution
 
 
 @transaction.atomic
@@ -78,50 +67,34 @@ def execution_enqueue(
 ) -> TaskExecution:
     """Write a `pending` run due now, after applying the task's overlap policy; returns it.
 
-    The task row is locked (`select_for_update`) for the check and the insert, so two simultaneous
-    requests give one run under `skip`. Raises RunActive when the policy refuses.
+    The task row is locked (`select_for_update`) for the decision and the insert, so two
+    simultaneous requests give one run under `skip`. Raises RunActive when the policy refuses.
     """
-    now = now or timezone.now()
     task = ScheduledTask.objects.select_for_update().get(pk=task.pk)
-    active = list(TaskExecution.objects.filter(task=task).active().order_by("pk").values_list("pk", "status"))
-    if active and task.overlap_policy == ScheduledTask.OverlapPolicy.SKIP:
-        ids = ", ".join(f"#{pk} {status}" for pk, status in active[:5])
+    active = selectors.active_runs(task_ids=[task.pk]).get(task.pk, [])
+    decision = overlap_decide(policy=task.overlap_policy, situation=Situation.REQUEST, active=active)
+    if decision.verdict is Verdict.REFUSE:
+        ids = ", ".join(f"#{run.id}" for run in active[:5])
         raise RunActive(gettext(EXECUTION_RUN_ACTIVE) % {"name": task.name, "ids": ids})
-    if active and task.overlap_policy == ScheduledTask.OverlapPolicy.REPLACE:
-        executions_replace(execution_ids=[pk for pk, _status in active], now=now)
-    execution = TaskExecution(
-        task=task,
-        status=Status.PENDING,
+    if decision.replace:
+        transitions.executions_stop(execution_ids=decision.replace, reason=gettext(EXECUTION_REPLACED), now=now)
+    actor = _actor(user)
+    return transitions.execution_queue(
+        task_id=task.pk,
         trigger=trigger,
-        triggered_by=_actor(user),
-        scheduled_for=now,
-        parent=parent,
-        current_item=current_item[:255],
+        triggered_by_id=actor.pk if actor is not None else None,
+        parent_id=parent.pk if parent is not None else None,
+        result=result,
+        current_item=current_item,
+        now=now,
     )
-    execution.set_result(result)
-    # The related rows are known to exist; the (task, scheduled_for) key is handled on insert below.
-    execution.full_clean(exclude=["task", "parent", "triggered_by"], validate_unique=False, validate_constraints=False)
-    for attempt in range(3):
-        try:
-            with transaction.atomic():
-                execution.save(force_insert=True)
-            break
-        except IntegrityError:
-            # Another run of this task is due at the very same microsecond (a scheduled occurrence).
-            if attempt == 2:
-                raise
-            execution.scheduled_for += timedelta(microseconds=1)
-    return execution
 
 
 def execution_pause(*, execution: TaskExecution, user: User, now: datetime | None = None) -> TaskExecution:
     """Ask the runner to pause a running execution (is_paused = True); raises InvalidState otherwise."""
-    now = now or timezone.now()
-    updated = TaskExecution.objects.filter(pk=execution.pk, status=Status.RUNNING).update(
-        is_paused=True, updated_at=now
-    )
-    execution.refresh_from_db()
-    if not updated:
+    requested = transitions.executions_request_pause(execution_ids=[execution.pk], now=now)
+    execution = _current(execution)
+    if not requested:
         raise InvalidState(gettext(EXECUTION_PAUSE_REFUSED) % {"status": execution.status})
     return execution
 
@@ -134,15 +107,9 @@ def execution_resume(*, execution: TaskExecution, user: User, now: datetime | No
     the old run, `result.resume_from_execution_id`, the old `current_item` as checkpoint) under the
     task's overlap policy, and the NEW run is returned. Anything else raises InvalidState.
     """
-    now = now or timezone.now()
-    updated = (
-        TaskExecution.objects.filter(pk=execution.pk, status__in=TaskExecution.STARTED_STATUSES)
-        .filter(Q(status=Status.PAUSED) | Q(is_paused=True))
-        .update(is_paused=False, updated_at=now)
-    )
-    execution.refresh_from_db()
-    if updated:
-        return execution
+    if transitions.executions_request_resume(execution_ids=[execution.pk], now=now):
+        return _current(execution)
+    execution = _current(execution)
     if execution.status in (Status.FAILED, Status.TERMINATED):
         return execution_enqueue(
             task=execution.task,
@@ -164,20 +131,10 @@ def execution_terminate(
     Returns the execution as it is now: still active means the runner has been asked to stop it.
     Raises InvalidState when it has already ended.
     """
-    now = now or timezone.now()
-    cancelled = TaskExecution.objects.filter(pk=execution.pk, status=Status.PENDING).update(
-        status=Status.TERMINATED,
-        terminate_requested=True,
-        end_time=now,
-        error_message=reason or gettext(EXECUTION_CANCELLED) % {"user": _who(user)},
-        updated_at=now,
-    )
-    requested = 0
-    if not cancelled:
-        requested = TaskExecution.objects.filter(pk=execution.pk, status__in=TaskExecution.STARTED_STATUSES).update(
-            terminate_requested=True, updated_at=now
-        )
-    execution.refresh_from_db()
+    reason = reason or gettext(EXECUTION_CANCELLED) % {"user": _who(user)}
+    cancelled = transitions.executions_cancel(execution_ids=[execution.pk], reason=reason, now=now)
+    requested = 0 if cancelled else transitions.executions_request_terminate(execution_ids=[execution.pk], now=now)
+    execution = _current(execution)
     if not (cancelled or requested):
         raise InvalidState(gettext(EXECUTION_TERMINATE_REFUSED) % {"status": execution.status})
     return execution
@@ -185,7 +142,7 @@ def execution_terminate(
 
 def execution_rerun(*, execution: TaskExecution, user: User, now: datetime | None = None) -> TaskExecution:
     """Queue a new manual run of the execution's task (same overlap rules as "run now"); returns it."""
-    execution.refresh_from_db()
+    execution = _current(execution)
     if execution.is_active:
         raise InvalidState(gettext(EXECUTION_RERUN_REFUSED) % {"status": execution.status})
     return execution_enqueue(task=execution.task, trigger=TaskExecution.Trigger.MANUAL, user=user, now=now)

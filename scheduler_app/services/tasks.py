@@ -21,11 +21,11 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from scheduler_app.exceptions import TaskInUse
-from scheduler_app.models import ScheduledTask, TaskExecution
-from scheduler_app.selectors import MAX_ID, workflows_using_task
+from scheduler_app.executors.registry import validate_config
+from scheduler_app.models import MAX_ID, ScheduledTask, TaskExecution
+from scheduler_app.selectors import workflows_using_task
 from scheduler_app.services.executions import execution_enqueue
 from scheduler_app.services.state import schedule_touch
-from scheduler_app.workflows import WorkflowConfigError, parse_workflow_config, validate_workflow_config
 
 User = AbstractBaseUser | AnonymousUser | None
 
@@ -52,13 +52,6 @@ COPY_SUFFIX = "_副本"
 MAX_TASK_ID = MAX_ID
 
 TASK_NAME_TAKEN = _("A task with this name already exists.")
-TASK_CONFIG_NEEDS_ACTION = _(
-    'The config needs a "command" or a "task_action", for example {"task_action": "example_task"}.'
-)
-TASK_CONFIG_BOTH_ACTIONS = _('Set either "command" or "task_action" in the config, not both.')
-TASK_CONFIG_COMMAND_TYPE = _('"command" must be a non-empty text, for example "python -m my_job --days 1".')
-TASK_CONFIG_ACTION_TYPE = _('"task_action" must be a non-empty text, for example "example_task".')
-TASK_WORKFLOW_STEP_IDS = _("Step task ids must be whole numbers from 1 to %(max)s; got %(ids)s.")
 TASK_DELETE_USED_BY_WORKFLOW = _("The task is a step of the workflow(s) %(names)s; remove it from them first.")
 TASK_DELETE_STARTED_RUNS = _("The task has started runs (%(ids)s); terminate them or wait until they end.")
 TASK_DISABLE_USED_BY_WORKFLOW = _(
@@ -81,48 +74,13 @@ def _names(workflows: Iterable[ScheduledTask]) -> str:
     return ", ".join(f'"{workflow.name}"' for workflow in workflows)
 
 
-def task_config_errors(*, task_type: str, config: Any, task_id: int | None = None) -> list[str]:
-    """What is wrong with a config for this task type, beyond the model's own checks (object, size).
-
-    Workflows: every check of `workflows.validate_workflow_config`. Other types: a `command` or a
-    `task_action` names what to run. This is where the executor registry's per-executor check
-    (`validate_config(task_type, config)`) is to be called once it exists.
-    """
-    if not isinstance(config, dict):
-        return []  # the model reports it
-    if task_type == ScheduledTask.TaskType.WORKFLOW:
-        return workflow_config_errors(config=config, workflow_id=task_id)
-    command, action = config.get("command"), config.get("task_action")
-    errors: list[str] = []
-    if command is None and action is None:
-        errors.append(gettext(TASK_CONFIG_NEEDS_ACTION))
-    elif command is not None and action is not None:
-        errors.append(gettext(TASK_CONFIG_BOTH_ACTIONS))
-    elif command is not None and not (isinstance(command, str) and command.strip()):
-        errors.append(gettext(TASK_CONFIG_COMMAND_TYPE))
-    elif action is not None and not (isinstance(action, str) and action.strip()):
-        errors.append(gettext(TASK_CONFIG_ACTION_TYPE))
-    return errors
-
-
 def workflow_config_errors(*, config: Any, workflow_id: int | None = None) -> list[str]:
     """Every problem of a workflow config (spec 4.9 and what it missed); empty when it can run.
 
     `workflow_id` is the workflow being edited (None for a new one), for the self-reference and
-    nesting checks.
+    nesting checks. The same validator the workflow executor runs before every run.
     """
-    try:
-        plan = parse_workflow_config(config)
-    except WorkflowConfigError as error:
-        return list(error.errors)
-    out_of_range = [task_id for task_id in plan.task_ids if not 1 <= task_id <= MAX_TASK_ID]
-    if out_of_range:
-        return [gettext(TASK_WORKFLOW_STEP_IDS) % {"max": MAX_TASK_ID, "ids": out_of_range}]
-    try:
-        validate_workflow_config(config, workflow_id=workflow_id)
-    except WorkflowConfigError as error:
-        return list(error.errors)
-    return []
+    return validate_config(ScheduledTask.TaskType.WORKFLOW, config, task_id=workflow_id)
 
 
 def task_validate(*, task: ScheduledTask) -> None:
@@ -133,7 +91,8 @@ def task_validate(*, task: ScheduledTask) -> None:
     except ValidationError as error:
         errors = {field: list(messages) for field, messages in error.message_dict.items()}
     if "config" not in errors and "task_type" not in errors:
-        config_errors = task_config_errors(task_type=task.task_type, config=task.config, task_id=task.pk)
+        # The validator of the executor that will run the config, the same one the runner calls.
+        config_errors = validate_config(task.task_type, task.config, task_id=task.pk)
         if config_errors:
             errors["config"] = config_errors
     if errors:

@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from scheduler_app.models import ScheduledTask, SchedulerState
 from tests.admin.conftest import make_run
+from tests.api.test_config_validation import NEVER_RUNS
 from tests.factories import ScheduledTaskFactory
 
 pytestmark = pytest.mark.django_db
@@ -275,3 +276,15 @@ def test_schedule_error_is_shown_on_the_page_and_in_the_banner(admin_client):
     html = admin_client.get(reverse("admin:scheduler_app_scheduledtask_change", args=[task.pk])).content.decode()
     assert 'id="zq-banner-broken"' in html
     assert html.count("Trigger cannot be built: boom") >= 2
+
+
+@pytest.mark.parametrize("config", NEVER_RUNS.values(), ids=NEVER_RUNS.keys())
+def test_admin_form_refuses_a_config_that_cannot_run(staff_client, settings, config):
+    settings.SCHEDULER_COMMAND_ALLOWLIST = ["echo"]
+    response = staff_client("add_scheduledtask").post(
+        reverse(ADD), form_data(name="never runs", config=json.dumps(config))
+    )
+
+    assert response.status_code == HTTPStatus.OK  # the form again, with the error
+    assert response.context["adminform"].form.errors["config"]
+    assert not ScheduledTask.objects.filter(name="never runs").exists()

@@ -19,7 +19,7 @@ def base(**fields):
         "name": "new task",
         "task_type": "common_task",
         "interval_seconds": 60,
-        "config": {"task_action": "x"},
+        "config": {"task_action": "example_task"},
         **fields,
     }
 
@@ -46,7 +46,7 @@ CASES = {
     "cron and interval": (lambda a, b, n: base(cron_expression="* * * * *"), "interval_seconds"),
     "config a list": (lambda a, b, n: base(config=["task_action"]), "config"),
     "config a string": (lambda a, b, n: base(config="{}"), "config"),
-    "config 1 MB": (lambda a, b, n: base(config={"task_action": "x", "blob": "x" * ONE_MB}), "config"),
+    "config 1 MB": (lambda a, b, n: base(config={"task_action": "example_task", "blob": "x" * ONE_MB}), "config"),
     "config without action": (lambda a, b, n: base(config={"steps": 1}), "config"),
     "workflow cycle": (
         lambda a, b, n: base(task_type="workflow", config=workflow_config((a, [b]), (b, [a]))),

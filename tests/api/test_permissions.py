@@ -110,7 +110,11 @@ def request_for(name: str, method: str, flow, execution) -> tuple[str, dict | No
     else:
         url = reverse(f"api:{name}")
     bodies = {
-        ("task-list", "POST"): {"name": "created", "task_type": "manual_task", "config": {"task_action": "x"}},
+        ("task-list", "POST"): {
+            "name": "created",
+            "task_type": "manual_task",
+            "config": {"task_action": "example_task"},
+        },
         ("task-detail", "PUT"): {
             "name": "flow",
             "task_type": "workflow",

@@ -114,7 +114,7 @@ class TestReadWrite:
             "name": "close prices",
             "task_type": "common_task",
             "cron_expression": " 0  18 * * 1-5 ",
-            "config": {"task_action": "sync_daily_data"},
+            "config": {"task_action": "sync_daily_data", "ts_code": "000001.SZ"},
             "overlap_policy": "queue",
             "job_id": "ignored",
         }

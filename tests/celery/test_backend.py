@@ -10,17 +10,18 @@ from django.utils import timezone
 
 from scheduler_app.checks import check_settings
 from scheduler_app.models import TaskExecution
+from scheduler_app.runtime import transitions
+from scheduler_app.scheduling import dispatch, firing
 from scheduler_app.scheduling.backends import CeleryBackend, ThreadBackend, celery_task_id, create_backend
 from scheduler_app.scheduling.manager import SchedulerManager
-from scheduler_app.services import occurrences
+from scheduler_app.selectors import pending_runs_due
 from scheduler_app.services.executions import execution_terminate
-from scheduler_app.services.occurrences import HANDOVER_PREFIX
 from tests.factories import ScheduledTaskFactory, TaskExecutionFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 QUICK = {"task_action": "example_task", "steps": 1, "duration_seconds": 0}
-MARKER = f"{HANDOVER_PREFIX}zquant"
+QUEUE = "zquant"
 
 
 class FakeControl:
@@ -50,15 +51,15 @@ def backend():
     backend.shutdown()
 
 
-def fire(task, *, handover: str = MARKER, at=None) -> int | None:
-    occurrence = occurrences.Occurrence(
+def fire(task, *, queue: str = QUEUE, at=None) -> int | None:
+    occurrence = firing.Occurrence(
         task_id=task.pk,
         task_name=task.name,
         overlap_policy=task.overlap_policy,
         scheduled_for=at or timezone.now(),
-        handover=handover,
+        queue=queue,
     )
-    started = occurrences.occurrences_fire(occurrences=[occurrence], worker="leader", host="h", pid=1)
+    started = firing.occurrences_fire(occurrences=[occurrence], worker="leader", host="h", pid=1)
     return started.rows[0].pk if started.rows else None
 
 
@@ -66,7 +67,8 @@ def test_an_occurrence_is_handed_over_pending_and_counts_as_active_for_skip():
     task = ScheduledTaskFactory(config=QUICK)
     first = fire(task)
     row = TaskExecution.objects.get(pk=first)
-    assert (row.status, row.worker, row.start_time, row.trigger) == ("pending", MARKER, None, "schedule")
+    assert (row.status, row.handover_queue, row.worker, row.start_time) == ("pending", QUEUE, "", None)
+    assert row.trigger == "schedule"
     assert fire(task, at=timezone.now() + timedelta(seconds=1)) is None
     skipped = TaskExecution.objects.get(task=task, status="skipped")
     assert f"run #{first} was still active" in skipped.error_message
@@ -76,12 +78,12 @@ def test_queue_policy_waits_behind_a_handed_over_run_and_replace_cancels_it():
     queued = ScheduledTaskFactory(config=QUICK, overlap_policy="queue")
     fire(queued)
     assert fire(queued, at=timezone.now() + timedelta(seconds=1)) is None
-    waiting = TaskExecution.objects.get(task=queued, worker="")
+    waiting = TaskExecution.objects.get(task=queued, handover_queue="")
     assert waiting.status == "pending"
-    row = occurrences.pending_due(now=timezone.now() + timedelta(seconds=2), limit=10)
+    row = pending_runs_due(now=timezone.now() + timedelta(seconds=2), limit=10)
     assert [r["id"] for r in row] == [waiting.pk]  # the handed-over row is not dispatched again
-    waiting_start = occurrences.pending_start(
-        rows=row, worker="leader", host="h", pid=1, markers={queued.pk: MARKER}
+    waiting_start = dispatch.pending_start(
+        rows=row, worker="leader", host="h", pid=1, queues={queued.pk: QUEUE}
     )  # still behind the handed-over run
     assert waiting_start.rows == []
 
@@ -102,7 +104,7 @@ def test_dispatch_hands_over_instead_of_claiming_and_sends_on_the_tasks_queue(ba
     backend.shutdown()
     for row, queue in zip(rows, ("fast", "zquant"), strict=True):
         row.refresh_from_db()
-        assert (row.status, row.worker, row.start_time) == ("pending", f"{HANDOVER_PREFIX}{queue}", None)
+        assert (row.status, row.handover_queue, row.start_time) == ("pending", queue, None)
     assert sorted((s["args"][0], s["queue"], s["task_id"]) for s in backend.app.sent) == [
         (rows[0].pk, "fast", celery_task_id(rows[0].pk)),
         (rows[1].pk, "zquant", celery_task_id(rows[1].pk)),
@@ -114,7 +116,7 @@ def test_dispatch_hands_over_instead_of_claiming_and_sends_on_the_tasks_queue(ba
 def test_an_invalid_queue_falls_back_to_the_default_with_a_warning(backend, caplog):
     task = ScheduledTaskFactory(config={**QUICK, "queue": "no spaces allowed"})
     with caplog.at_level(logging.WARNING, logger="scheduler_app.scheduler"):
-        assert backend.marker(task.pk) == MARKER
+        assert backend.queue(task.pk) == QUEUE
     assert "not a valid queue name" in caplog.text
 
 
@@ -122,8 +124,8 @@ def test_a_run_cancelled_while_queued_gets_its_message_revoked(backend):
     task = ScheduledTaskFactory(task_type="manual_task", interval_seconds=None, config=QUICK)
     cancelled, started = (TaskExecutionFactory(task=task, scheduled_for=timezone.now()) for _ in range(2))
     for row in (cancelled, started):
-        occurrences.executions_hand_over(execution_ids=[row.pk], marker=MARKER)
-        backend.send(row.pk, marker=MARKER)
+        transitions.executions_hand_over(execution_ids=[row.pk], queue=QUEUE)
+        backend.send(row.pk, queue=QUEUE)
     execution_terminate(execution=cancelled, user=None)
     TaskExecution.objects.filter(pk=started.pk).update(status="running", worker="w1@host")
     backend.tick(timezone.now(), version=1)
@@ -137,12 +139,12 @@ def test_runs_not_started_in_time_are_handed_back_and_sent_again(backend, settin
     task = ScheduledTaskFactory(task_type="manual_task", interval_seconds=None, config=QUICK, overlap_policy="allow")
     old, recent = (TaskExecutionFactory(task=task, scheduled_for=timezone.now()) for _ in range(2))
     long_ago = timezone.now() - timedelta(seconds=31)
-    occurrences.executions_hand_over(execution_ids=[old.pk], marker=MARKER, now=long_ago)
-    occurrences.executions_hand_over(execution_ids=[recent.pk], marker=MARKER)
-    assert occurrences.handovers_requeue(older_than=timezone.now() - timedelta(seconds=30)) == [old.pk]
+    transitions.executions_hand_over(execution_ids=[old.pk], queue=QUEUE, now=long_ago)
+    transitions.executions_hand_over(execution_ids=[recent.pk], queue=QUEUE)
+    assert transitions.handovers_requeue(older_than=timezone.now() - timedelta(seconds=30)) == [old.pk]
     old.refresh_from_db()
     recent.refresh_from_db()
-    assert (old.status, old.worker, recent.worker) == ("pending", "", MARKER)
+    assert (old.status, old.handover_queue, recent.handover_queue) == ("pending", "", QUEUE)
     manager = SchedulerManager(pool_size=2, backend=backend)
     assert manager.dispatch(now=timezone.now()) == 1
     backend.shutdown()
@@ -152,7 +154,7 @@ def test_runs_not_started_in_time_are_handed_back_and_sent_again(backend, settin
 def test_the_thread_backend_is_the_default_and_claims_as_before(settings):
     assert isinstance(create_backend(pool_size=1), ThreadBackend)
     assert ThreadBackend(pool_size=3).capacity() == 3
-    assert ThreadBackend(pool_size=1).marker(1) == ""
+    assert ThreadBackend(pool_size=1).queue(1) == ""
 
 
 def test_checks_for_the_backend_setting(settings):
@@ -169,10 +171,10 @@ def test_the_celery_task_claims_runs_and_ignores_rows_that_are_not_pending():
 
     task = ScheduledTaskFactory(task_type="manual_task", interval_seconds=None, config=QUICK)
     row = TaskExecutionFactory(task=task, scheduled_for=timezone.now())
-    occurrences.executions_hand_over(execution_ids=[row.pk], marker=MARKER)
+    transitions.executions_hand_over(execution_ids=[row.pk], queue=QUEUE)
     assert run_execution.apply(args=[row.pk]).get() == "success"
     row.refresh_from_db()
     assert row.status == "success"
     assert row.worker  # this process's name (a real worker writes its Celery hostname)
-    assert not row.worker.startswith(HANDOVER_PREFIX)
+    assert row.handover_queue == QUEUE  # which queue it went through stays on the row
     assert run_execution.apply(args=[row.pk]).get() == "not claimed"  # a second delivery does nothing

@@ -18,8 +18,8 @@ import pytest
 # the chaos suite cannot run, and says so instead of breaking collection of the whole suite.
 pytest.importorskip("MySQLdb", reason="the chaos suite needs the MySQL driver (pip install -e '.[mysql]')")
 
-from tests.chaos.harness import PrivateMariaDB, Scheduler, create_tasks, wait_for  # noqa: E402
-from tests.chaos.summary import SUMMARY  # noqa: E402
+from tests.chaos.harness import PrivateMariaDB, Scheduler, create_tasks, wait_for
+from tests.chaos.summary import SUMMARY
 
 pytestmark = pytest.mark.chaos
 QUICK = '{"task_action": "example_task", "steps": 1, "duration_seconds": 0}'

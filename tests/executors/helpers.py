@@ -12,9 +12,10 @@ import pytest
 from django.db import connections
 
 from scheduler_app.executors import command
-from scheduler_app.executors.context import ExecutionContext, ExecutionMonitor
 from scheduler_app.models import ScheduledTask, TaskExecution
-from scheduler_app.services import runs
+from scheduler_app.runtime import runner as runs
+from scheduler_app.runtime.context import ExecutionContext
+from scheduler_app.runtime.monitor import ExecutionMonitor
 from tests.factories import ScheduledTaskFactory, TaskExecutionFactory
 
 

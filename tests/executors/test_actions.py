@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scheduler_app.executors.context import ExecutionContext
 from scheduler_app.models import TaskExecution
+from scheduler_app.runtime.context import ExecutionContext
 from tests.executors.helpers import Runner, make_execution, make_task, request, row, run_config, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast")]

@@ -105,7 +105,7 @@ def test_ten_megabytes_of_output_keep_memory_bounded_and_the_tail():
     )
     task = make_task({"command": python_command(code)})
     execution = make_execution(task)
-    from scheduler_app.services.runs import execution_run
+    from scheduler_app.runtime.runner import execution_run
 
     tracemalloc.start()
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scheduler_app.actions import _registry, action, registered_actions
+from scheduler_app.actions import action, registered_actions, unregister_action
 from scheduler_app.executors import ExecutorNotFound, get_executor, registered_task_types, validate_config
 from scheduler_app.executors.command import CommandSpec, parse_command
 from scheduler_app.executors.common import CommonTaskExecutor, ManualTaskExecutor
@@ -42,7 +42,7 @@ def test_builtin_actions_are_registered():
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        ({}, "needs a 'command' or a 'task_action'"),
+        ({}, 'needs a "command" or a "task_action"'),
         ([], "must be a JSON object"),
         ({"command": "echo hi", "task_action": "example_task"}, "not both"),
         ({"task_action": "no_such_action"}, "Unsupported task_action 'no_such_action'"),
@@ -54,7 +54,7 @@ def test_builtin_actions_are_registered():
         ({"task_action": "sync_all_daily_data", "start_date": "20240301", "end_date": "20240101"}, "is after"),
         ({"task_action": "sync_all_daily_data", "codelist": 5}, "codelist must be a list"),
         ({"task_action": "calculate_factor", "factor_id": "x"}, "factor_id must be a whole number"),
-        ({"command": ""}, "needs a 'command' or a 'task_action'"),
+        ({"command": ""}, 'needs a "command" or a "task_action"'),
         ({"command": "echo 'open"}, "cannot be parsed"),
         ({"command": "echo", "timeout_seconds": 0}, "timeout_seconds must be a positive number"),
         ({"command": "echo", "env": {"1BAD": "x"}}, "not a valid variable name"),
@@ -123,4 +123,4 @@ def test_apps_register_actions_with_the_decorator(db):
         assert execution.status == "success"
         assert execution.result["message"] == "hello zquant"
     finally:
-        _registry.pop("tests_greet", None)
+        unregister_action("tests_greet")

@@ -260,7 +260,7 @@ def test_resume_skips_the_steps_that_succeeded():
     assert first.status == "failed"
     ScheduledTask.objects.filter(pk=two.pk).update(config={**two.config, "success_rate": 1})
     resumed = make_execution(first.task, trigger="resume", parent=first, result={"resume_from_execution_id": first.pk})
-    from scheduler_app.services.runs import execution_run
+    from scheduler_app.runtime.runner import execution_run
 
     second = execution_run(execution_id=resumed.pk)
     assert second.status == "success"

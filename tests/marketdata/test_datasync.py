@@ -9,11 +9,11 @@ from datetime import date
 
 import pytest
 
+from marketdata.datasync import resolve_range
 from marketdata.models import DailyBar, DailyBasic, FactorValue, Stock, TradingDay
 from marketdata.providers import ProviderError, SampleProvider
-from scheduler_app.actions.datasync import resolve_range
 from scheduler_app.models import TaskExecution
-from scheduler_app.services.runs import execution_run
+from scheduler_app.runtime.runner import execution_run
 from tests.executors.helpers import Runner, make_execution, make_task, request, row, run_config, wait_for
 
 pytestmark = pytest.mark.usefixtures("fast")
@@ -134,7 +134,7 @@ class FlakyProvider(SampleProvider):
 
 @pytest.mark.django_db
 def test_a_failed_stock_fails_the_run_and_resume_retries_only_it(settings):
-    settings.SCHEDULER_MARKET_DATA_PROVIDER = "tests.marketdata.test_datasync.FlakyProvider"
+    settings.MARKETDATA_PROVIDER = "tests.marketdata.test_datasync.FlakyProvider"
     FlakyProvider.healed, FlakyProvider.calls = False, Counter()
     failed = sync("sync_all_daily_data", start_date="20240101")
     assert failed.status == "failed"
@@ -168,7 +168,7 @@ class SlowProvider(SampleProvider):
 
 
 def slow_upsert(monkeypatch):
-    from scheduler_app.actions import factors
+    from marketdata import factors
 
     original = factors.upsert
 
@@ -192,7 +192,7 @@ def slow_upsert(monkeypatch):
     ],
 )
 def test_resume_after_terminate_continues_after_the_checkpoint(settings, monkeypatch, factors, action, model, config):
-    settings.SCHEDULER_MARKET_DATA_PROVIDER = "tests.marketdata.test_datasync.SlowProvider"
+    settings.MARKETDATA_PROVIDER = "tests.marketdata.test_datasync.SlowProvider"
     if action == "calculate_factor":
         sync("sync_all_daily_data", start_date="20240101")
         slow_upsert(monkeypatch)

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from marketdata.models import DailyBar, DailyBasic, FactorValue, Stock, TradingDay
 from scheduler_app.executors import validate_config
 from scheduler_app.models import ScheduledTask
-from scheduler_app.services.runs import execution_run
+from scheduler_app.runtime.runner import execution_run
 from tests.executors.helpers import make_execution
 
 pytestmark = pytest.mark.usefixtures("fast")

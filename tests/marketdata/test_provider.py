@@ -46,9 +46,9 @@ def test_sample_provider_serves_stocks_calendar_and_bars():
 
 def test_the_provider_comes_from_the_setting(settings):
     assert isinstance(get_provider(), SampleProvider)
-    settings.SCHEDULER_MARKET_DATA_PROVIDER = "tests.marketdata.test_provider.EmptyProvider"
+    settings.MARKETDATA_PROVIDER = "tests.marketdata.test_provider.EmptyProvider"
     assert isinstance(get_provider(), EmptyProvider)
-    settings.SCHEDULER_MARKET_DATA_PROVIDER = "datetime.date"
+    settings.MARKETDATA_PROVIDER = "datetime.date"
     with pytest.raises(TypeError):
         get_provider()
 

@@ -1,7 +1,5 @@
-"""Recording a scheduling round and starting queued runs in batches (services/occurrences.py).
-
-The scheduler records every occurrence due in one round with one INSERT and starts due pending
-runs with one UPDATE: the number of queries does not grow with the batch.
+"""Recording a scheduling round (scheduling/firing.py): every occurrence due in one round with one
+INSERT, whatever the batch, through the overlap decision and the free slots.
 """
 
 from __future__ import annotations
@@ -13,7 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from scheduler_app.models import TaskExecution
-from scheduler_app.services.occurrences import Occurrence, occurrences_fire, pending_due, pending_start
+from scheduler_app.scheduling.firing import Occurrence, occurrences_fire
 from tests.factories import ScheduledTaskFactory, TaskExecutionFactory
 
 pytestmark = pytest.mark.django_db
@@ -61,7 +59,9 @@ def test_only_free_slots_are_claimed_and_the_rest_wait_pending():
 def test_an_occurrence_recorded_already_is_left_out_and_the_others_are_recorded():
     first, second = ScheduledTaskFactory.create_batch(2, config=QUICK)
     due = timezone.now()
-    earlier = TaskExecutionFactory(task=first, scheduled_for=due, trigger="schedule", status="success")
+    earlier = TaskExecutionFactory(
+        task=first, scheduled_for=due, occurrence_at=due, trigger="schedule", status="success"
+    )
     started = fire([occurrence(first, due), occurrence(second, due)])
     assert [row.task_id for row in started.rows] == [second.pk]
     assert TaskExecution.objects.filter(task=first).get() == earlier
@@ -120,48 +120,6 @@ def test_replace_asks_the_active_run_to_stop_and_queues_the_new_one():
     assert TaskExecution.objects.filter(task=task, status="pending").count() == 1
 
 
-@pytest.mark.parametrize("count", [2, 20])
-def test_due_pending_runs_start_in_a_constant_number_of_queries(count, django_assert_max_num_queries):
-    now = timezone.now()
-    for task in ScheduledTaskFactory.create_batch(count, config=QUICK, interval_seconds=None, task_type="manual_task"):
-        TaskExecutionFactory(task=task, scheduled_for=now)
-    rows = pending_due(now=now, limit=100)
-    with django_assert_max_num_queries(4):
-        started = pending_start(rows=rows, worker="node-1", host="h", pid=7)
-    assert len(started.rows) == count
-    assert {row.status for row in started.rows} == {"running"}
-    assert TaskExecution.objects.filter(status="running", worker="node-1", pid=7).count() == count
-
-
-def test_pending_runs_of_one_task_start_one_at_a_time_unless_it_allows_overlap():
-    now = timezone.now()
-    single = ScheduledTaskFactory(config=QUICK, overlap_policy="queue")
-    parallel = ScheduledTaskFactory(config=QUICK, overlap_policy="allow")
-    for task in (single, single, parallel, parallel):
-        TaskExecutionFactory(task=task, scheduled_for=now - timedelta(seconds=TaskExecution.objects.count()))
-    started = pending_start(rows=pending_due(now=now, limit=10), worker="node-1", host="h", pid=7)
-    assert sorted(row.task_id for row in started.rows) == sorted([single.pk, parallel.pk, parallel.pk])
-    assert TaskExecution.objects.filter(task=single, status="pending").count() == 1
-
-
-def test_pending_runs_beyond_the_free_slots_wait():
-    now = timezone.now()
-    for task in ScheduledTaskFactory.create_batch(3, config=QUICK):
-        TaskExecutionFactory(task=task, scheduled_for=now)
-    started = pending_start(rows=pending_due(now=now, limit=10), worker="node-1", host="h", pid=7, slots=2)
-    assert (len(started.rows), started.short_of_slots) == (2, 1)
-    assert TaskExecution.objects.filter(status="pending").count() == 1
-
-
-def test_a_retry_of_a_task_paused_since_is_skipped_not_started():
-    task = ScheduledTaskFactory(config=QUICK, paused=True)
-    retry = TaskExecutionFactory(task=task, trigger="retry", scheduled_for=timezone.now())
-    started = pending_start(rows=pending_due(now=timezone.now(), limit=10), worker="node-1", host="h", pid=7)
-    assert started.rows == []
-    retry.refresh_from_db()
-    assert (retry.status, retry.error_message) == ("skipped", "retry not run: the task was paused")
-
-
 @pytest.mark.django_db(transaction=True)
 def test_occurrences_wait_for_the_database_and_are_recorded_when_it_is_back(monkeypatch):
     from django.db import OperationalError
@@ -174,20 +132,20 @@ def test_occurrences_wait_for_the_database_and_are_recorded_when_it_is_back(monk
     backend.start()
     manager = manager_module.SchedulerManager(pool_size=2, backend=backend)
     manager.is_leader, manager._lease_until = True, float("inf")
-    real_fire = manager_module.occurrences.occurrences_fire
+    real_fire = manager_module.firing.occurrences_fire
 
     def database_down(**kwargs):
         raise OperationalError("database down")
 
     base = timezone.now().replace(microsecond=0)
-    monkeypatch.setattr(manager_module.occurrences, "occurrences_fire", database_down)
+    monkeypatch.setattr(manager_module.firing, "occurrences_fire", database_down)
     manager._fires = [occurrence(task, base - timedelta(seconds=2))]
     manager._fire_queued()
     manager._fires.append(occurrence(task, base - timedelta(seconds=1)))
     manager._fire_queued()
     assert len(manager._fires) == 2  # kept, not lost
     assert not TaskExecution.objects.exists()
-    monkeypatch.setattr(manager_module.occurrences, "occurrences_fire", real_fire)
+    monkeypatch.setattr(manager_module.firing, "occurrences_fire", real_fire)
     manager._fire_queued()
     backend.shutdown()
     assert manager._fires == []

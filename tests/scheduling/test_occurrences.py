@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from scheduler_app.services.occurrences import plan_run_times
+from scheduler_app.scheduling.firing import plan_run_times
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

@@ -10,9 +10,10 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from scheduler_app.executors.base import ExecutionTerminated, ExecutionTimedOut
-from scheduler_app.executors.context import ExecutionContext, ExecutionMonitor, get_monitor
-from scheduler_app.services.runs import execution_claim
+from scheduler_app.exceptions import ExecutionTerminated, ExecutionTimedOut
+from scheduler_app.runtime.context import ExecutionContext
+from scheduler_app.runtime.monitor import ExecutionMonitor, get_monitor
+from scheduler_app.runtime.transitions import execution_claim
 from tests.executors.helpers import make_execution, make_task, request, row, wait_for
 
 
@@ -88,7 +89,7 @@ def test_the_monitor_writes_progress_a_run_left_unwritten(running):
 
 
 def test_a_quick_run_writes_its_progress_only_with_its_final_state(db, django_assert_max_num_queries):
-    from scheduler_app.services.runs import execution_execute
+    from scheduler_app.runtime.runner import execution_execute
 
     execution = make_execution(make_task({"task_action": "example_task", "steps": 3, "duration_seconds": 0}))
     assert execution_claim(execution_id=execution.pk, worker="tests")

@@ -1,4 +1,4 @@
-"""runs: claim, execute, finish (terminal states are final, terminate wins), retries, DB outages."""
+"""The runner: claim, execute, finish (terminal states are final, terminate wins), retries, DB outages."""
 
 from __future__ import annotations
 
@@ -11,16 +11,12 @@ import pytest
 import time_machine
 from django.db import OperationalError
 
-from scheduler_app.actions import _registry, action
+from scheduler_app.actions import action, unregister_action
 from scheduler_app.models import TaskExecution
-from scheduler_app.services import runs
-from scheduler_app.services.runs import (
-    execution_claim,
-    execution_execute,
-    execution_run,
-    execution_schedule_retry,
-    retry_delay_seconds,
-)
+from scheduler_app.runtime import runner as runs
+from scheduler_app.runtime import transitions
+from scheduler_app.runtime.runner import execution_execute, execution_run
+from scheduler_app.runtime.transitions import execution_claim, execution_schedule_retry, retry_delay_seconds
 from tests.executors.helpers import fast, make_execution, make_task, run_config  # noqa: F401 - fast is a fixture
 
 pytestmark = pytest.mark.usefixtures("fast")
@@ -40,7 +36,7 @@ def test_action():
 
     yield register
     for name in registered:
-        _registry.pop(name, None)
+        unregister_action(name)
 
 
 # --------------------------------------------------------------------------- claim
@@ -197,7 +193,7 @@ def test_an_unknown_task_type_fails_loudly():
 
 @pytest.mark.django_db
 def test_the_final_write_is_retried_through_a_database_outage(monkeypatch, caplog):
-    original = runs._write_final
+    original = transitions.execution_finish
     failures = iter([OperationalError("server has gone away"), OperationalError("server has gone away")])
 
     def flaky(**kwargs):
@@ -206,7 +202,7 @@ def test_the_final_write_is_retried_through_a_database_outage(monkeypatch, caplo
             raise error
         return original(**kwargs)
 
-    monkeypatch.setattr(runs, "_write_final", flaky)
+    monkeypatch.setattr(transitions, "execution_finish", flaky)
     monkeypatch.setattr(runs, "_reconnect", lambda: None)  # keep the test transaction
     monkeypatch.setattr(runs, "_in_transaction", lambda: False)
     monkeypatch.setattr(runs, "_close_old_connections", lambda: None)
@@ -221,7 +217,7 @@ def test_a_final_write_that_never_succeeds_is_logged_loudly(monkeypatch, caplog)
     def down(**kwargs):
         raise OperationalError("can't connect")
 
-    monkeypatch.setattr(runs, "_write_final", down)
+    monkeypatch.setattr(transitions, "execution_finish", down)
     monkeypatch.setattr(runs, "_reconnect", lambda: None)  # keep the test transaction
     monkeypatch.setattr(runs, "_in_transaction", lambda: False)
     monkeypatch.setattr(runs, "_close_old_connections", lambda: None)
@@ -308,17 +304,21 @@ def test_a_retry_keeps_who_triggered_the_run():
 
 
 @pytest.mark.django_db
-def test_retries_due_at_the_same_instant_do_not_collide():
+def test_retries_due_at_the_same_instant_are_both_recorded():
+    """Only scheduled occurrences are unique per task; two retries may well be due at one instant."""
     task = make_task(FAILING, max_retries=3, retry_interval=60)
     now = datetime(2024, 1, 1, tzinfo=UTC)
     first = make_execution(task, status="failed")
     second = make_execution(task, status="failed")
     one = execution_schedule_retry(execution=first, now=now)
     two = execution_schedule_retry(execution=second, now=now)
-    assert one.scheduled_for != two.scheduled_for
+    assert one.pk != two.pk
+    assert one.scheduled_for == two.scheduled_for
 
 
 def test_retry_delay_grows_by_the_backoff_and_is_capped():
     assert retry_delay_seconds(retry_interval=60, retry_backoff=1, retry_count=5) == 60
     assert retry_delay_seconds(retry_interval=10, retry_backoff=3, retry_count=2) == 90
-    assert retry_delay_seconds(retry_interval=60, retry_backoff=10, retry_count=400) == runs.MAX_RETRY_DELAY_SECONDS
+    assert (
+        retry_delay_seconds(retry_interval=60, retry_backoff=10, retry_count=400) == transitions.MAX_RETRY_DELAY_SECONDS
+    )

@@ -3,7 +3,7 @@
 Actions: `sync_stock_list`, `sync_trading_calendar`, `sync_daily_data` (one stock),
 `sync_all_daily_data` and `sync_daily_basic_data` (every stock, checkpointed per stock, resumable).
 Rows are upserted on their natural key; results count `insert_count` and `update_count`. Dates may be
-written YYYYMMDD or YYYY-MM-DD. The provider comes from SCHEDULER_MARKET_DATA_PROVIDER.
+written YYYYMMDD or YYYY-MM-DD. The provider comes from MARKETDATA_PROVIDER.
 
 Default dates (zquant's rules, adapted to a calendar that is not today's): `end_date` = the latest
 open day of the trading calendar on or before today; `start_date` = `lookback_days` open days back
@@ -22,10 +22,8 @@ from django.utils import timezone
 
 from marketdata.models import DailyBar, DailyBasic, Stock, TradingDay
 from marketdata.providers import MarketDataProvider, Record, get_provider
-from scheduler_app.actions import ConfigReader, action
+from scheduler_app.actions import ConfigError, ConfigReader, RunContext, action
 from scheduler_app.actions.items import run_items
-from scheduler_app.executors.base import ConfigError
-from scheduler_app.executors.context import ExecutionContext
 
 # --------------------------------------------------------------------------- writing rows
 
@@ -53,12 +51,12 @@ def upsert(
     return len(wanted - existing), len(existing)
 
 
-def author_of(ctx: ExecutionContext) -> str:
+def author_of(ctx: RunContext) -> str:
     return ctx.task.name[:100]
 
 
 def store_fetched(
-    ctx: ExecutionContext,
+    ctx: RunContext,
     model: type[models.Model],
     rows: list[Record],
     *,
@@ -144,7 +142,7 @@ class SyncStrategy(ABC):
         return RangeParams(start=start, end=end, lookback_days=lookback, codes=codes)
 
     @abstractmethod
-    def sync(self, ctx: ExecutionContext, params: RangeParams, provider: MarketDataProvider) -> dict[str, Any]:
+    def sync(self, ctx: RunContext, params: RangeParams, provider: MarketDataProvider) -> dict[str, Any]:
         """Write the data and return the result (success, counts, message)."""
 
 
@@ -156,7 +154,7 @@ def register_strategy(cls: type[SyncStrategy]) -> type[SyncStrategy]:
     strategy = cls()
     _strategies[cls.action] = strategy
 
-    def run(ctx: ExecutionContext, params: RangeParams) -> dict[str, Any]:
+    def run(ctx: RunContext, params: RangeParams) -> dict[str, Any]:
         return strategy.sync(ctx, params, get_provider())
 
     action(cls.action, params=strategy.parse, description=cls.description)(run)
@@ -182,7 +180,7 @@ class StockListSync(SyncStrategy):
     def parse(self, config: dict[str, Any]) -> RangeParams:
         return RangeParams(start=None, end=None, lookback_days=1)
 
-    def sync(self, ctx: ExecutionContext, params: RangeParams, provider: MarketDataProvider) -> dict[str, Any]:
+    def sync(self, ctx: RunContext, params: RangeParams, provider: MarketDataProvider) -> dict[str, Any]:
         ctx.progress(processed=0, total=1, message="正在获取股票列表", force=True)
         rows = provider.stock_list()
         return store_fetched(ctx, Stock, rows, keys=("ts_code",), message=f"成功同步 {len(rows)} 条股票列表")
@@ -200,7 +198,7 @@ class TradingCalendarSync(SyncStrategy):
         reader.raise_if_errors()
         return RangeParams(start=start, end=end, lookback_days=1, exchange=exchange)
 
-    def sync(self, ctx: ExecutionContext, params: RangeParams, provider: MarketDataProvider) -> dict[str, Any]:
+    def sync(self, ctx: RunContext, params: RangeParams, provider: MarketDataProvider) -> dict[str, Any]:
         ctx.progress(processed=0, total=1, message="正在获取交易日历", force=True)
         rows = provider.trade_calendar(start=params.start, end=params.end, exchange=params.exchange)
         message = f"成功同步 {len(rows)} 条交易日历"
@@ -221,7 +219,7 @@ class DailyDataSync(SyncStrategy):
         reader.raise_if_errors()
         return RangeParams(start=start, end=end, lookback_days=lookback, ts_code=ts_code.upper())
 
-    def sync(self, ctx: ExecutionContext, params: RangeParams, provider: MarketDataProvider) -> dict[str, Any]:
+    def sync(self, ctx: RunContext, params: RangeParams, provider: MarketDataProvider) -> dict[str, Any]:
         ts_code = params.ts_code
         if "." not in ts_code:  # a bare symbol such as 000001
             found = Stock.objects.filter(symbol=ts_code).values_list("ts_code", flat=True).first()
@@ -247,7 +245,7 @@ class PerStockSync(SyncStrategy):
     @abstractmethod
     def fetch(self, provider: MarketDataProvider, ts_code: str, start: date, end: date) -> list[Record]: ...
 
-    def sync(self, ctx: ExecutionContext, params: RangeParams, provider: MarketDataProvider) -> dict[str, Any]:
+    def sync(self, ctx: RunContext, params: RangeParams, provider: MarketDataProvider) -> dict[str, Any]:
         start, end = resolve_range(
             params.start, params.end, lookback_days=params.lookback_days, calendar=open_days(provider)
         )

@@ -17,12 +17,10 @@ from typing import Any
 
 from django.utils import timezone
 
+from marketdata.datasync import upsert
 from marketdata.models import DailyBar, FactorDefinition, FactorValue, Stock, TradingDay
-from scheduler_app.actions import ConfigReader, action
-from scheduler_app.actions.datasync import upsert
+from scheduler_app.actions import ConfigError, ConfigReader, RunContext, action
 from scheduler_app.actions.items import run_items
-from scheduler_app.executors.base import ConfigError
-from scheduler_app.executors.context import ExecutionContext
 
 AUTHOR = "calculate_factor"
 
@@ -85,7 +83,7 @@ def latest_trading_day(today: date | None = None) -> date:
 
 
 @action("calculate_factor", params=parse_factor, description="Factor values from daily bars; resumable per stock.")
-def calculate_factor(ctx: ExecutionContext, params: FactorParams) -> dict[str, Any]:
+def calculate_factor(ctx: RunContext, params: FactorParams) -> dict[str, Any]:
     definitions = FactorDefinition.objects.filter(enabled=True)
     if params.factor_id is not None:
         definitions = FactorDefinition.objects.filter(pk=params.factor_id)

@@ -1,38 +1,38 @@
-"""ExecutionContext (what an executor reports through) and the per-process ExecutionMonitor thread.
+"""ExecutionContext: what an executor sees of its run and reports through (executors.base.RunContext).
 
 The context turns progress into row updates (percent, ETA, live result), holds the run while it is
 paused and raises ExecutionStopped when termination was requested or the time limit passed. Control
-flags reach it through one ExecutionMonitor per process: every 0.5 s a single query reads the flags
-of all registered executions (and progress they recorded but did not write yet is written), and
-every SCHEDULER_HEARTBEAT_SECONDS a single UPDATE writes their heartbeat. Every write is a
-conditional UPDATE on an active status, so a terminal row is never changed, and none of them
-commits or rolls back the caller's transaction (weak spot 24).
+flags reach it through the process's ExecutionMonitor (runtime.monitor). Every write is a
+conditional UPDATE on a started status, so a terminal row is never changed, and none of them
+commits or rolls back the caller's transaction (weak spot 24). Status changes (paused ↔ running)
+go through runtime.transitions like every other.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError, connection
-from django.utils import timezone
 
-from scheduler_app.conf import scheduler_settings
-from scheduler_app.executors.base import ExecutionTerminated, ExecutionTimedOut
+from scheduler_app.exceptions import ExecutionTerminated, ExecutionTimedOut
 from scheduler_app.models import TaskExecution
 from scheduler_app.results import trim_result
+from scheduler_app.runtime import transitions
+from scheduler_app.runtime.clock import db_now
+from scheduler_app.runtime.identity import process_identity
+
+if TYPE_CHECKING:
+    from scheduler_app.runtime.monitor import ExecutionMonitor
+    from scheduler_app.runtime.steps import WorkflowSteps
 
 logger = logging.getLogger("scheduler_app.executions")
 
 STARTED = TaskExecution.STARTED_STATUSES
-RUNNING = TaskExecution.Status.RUNNING
-PAUSED = TaskExecution.Status.PAUSED
 
 
 class ExecutionContext:
@@ -59,14 +59,15 @@ class ExecutionContext:
         self.execution = execution
         self.execution_id: int = execution.pk
         self.task = execution.task
-        self.config: dict[str, Any] = dict(self.task.config or {})
+        # The runner has validated the config (an object) before building the context.
+        self.config: dict[str, Any] = dict(self.task.config) if isinstance(self.task.config, dict) else {}
         self.worker = execution.worker
         self.logger = logging.LoggerAdapter(logger, {"execution_id": execution.pk})
         self.monitor = monitor
         self.timeout = timeout
         self._clock = clock
         self._started = clock()
-        self._started_at = execution.start_time or timezone.now()
+        self._started_at = execution.start_time or db_now()
         self._paused_total = 0.0
         self._pause_began: float | None = None
         # Flags, written by the monitor thread; plain attribute writes are atomic in CPython.
@@ -86,6 +87,9 @@ class ExecutionContext:
             self.base_result["resume_from_execution_id"] = resume_id
         self._resume_from_id: int | None = resume_id if isinstance(resume_id, int) else None
         self._resume_from: TaskExecution | bool | None = False  # False: not loaded yet
+        self._previous_attempt: TaskExecution | bool | None = False  # False: not loaded yet
+        # How a workflow starts and controls its steps; set by the runner for every run.
+        self.steps: WorkflowSteps | None = None
         self._dirty = False
         self._last_write = self._started  # the claim wrote the starting state
         self._flush_lock = threading.Lock()
@@ -159,7 +163,7 @@ class ExecutionContext:
         if not self._pause_flag:
             return
         self._pause_began = self._clock()
-        self._set_status(RUNNING, PAUSED)
+        self._mark(paused=True)
         self.logger.info("execution #%s paused", self.execution_id)
         if on_pause is not None:
             on_pause()
@@ -174,7 +178,7 @@ class ExecutionContext:
         self.raise_if_stopping()
         if on_resume is not None:
             on_resume()
-        self._set_status(PAUSED, RUNNING)
+        self._mark(paused=False)
         self.logger.info("execution #%s resumed", self.execution_id)
 
     def sleep(self, seconds: float, *, step: float = 0.2) -> None:
@@ -188,8 +192,18 @@ class ExecutionContext:
             time.sleep(chunk)
             remaining -= chunk
 
-    def _set_status(self, old: str, new: str) -> None:
-        self._update({"status": new}, statuses=(old,))
+    def _mark(self, *, paused: bool) -> None:
+        """The row's status follows the run's pause (a failed write is logged; the work goes on)."""
+        try:
+            if paused:
+                transitions.execution_mark_paused(execution_id=self.execution_id)
+            else:
+                transitions.execution_mark_running(execution_id=self.execution_id)
+        except DatabaseError:
+            if connection.in_atomic_block:
+                raise
+            self.logger.warning("execution #%s: could not record the pause state", self.execution_id, exc_info=True)
+            connection.close()
 
     # ------------------------------------------------------------------ progress
 
@@ -272,6 +286,17 @@ class ExecutionContext:
             self._update(fields)
             self._last_write = self._clock()
 
+    def unwritten_progress(self) -> dict[str, Any]:
+        """The progress fields as the run last recorded them, for its final write."""
+        fields: dict[str, Any] = {"current_item": self.current_item, "progress_percent": self.percent}
+        if self.processed is not None:
+            fields["processed_items"] = self.processed
+        if self.total is not None:
+            fields["total_items"] = self.total
+        if self.output_tail is not None:
+            fields["output_tail"] = self.output_tail
+        return fields
+
     def live_result(self) -> dict[str, Any]:
         """The result as the run would store it now: progress, message and reported fields."""
         live: dict[str, Any] = {**self.base_result, "progress_percent": self.percent}
@@ -291,7 +316,7 @@ class ExecutionContext:
         if processed <= 0 or total <= processed:
             return None
         per_item = self.active_seconds() / processed
-        return timezone.now() + timedelta(seconds=per_item * (total - processed))
+        return db_now() + timedelta(seconds=per_item * (total - processed))
 
     def set_output(self, tail: str, *, force: bool = False) -> None:
         """Keep the latest output tail of a command; written at most every `output_interval` s."""
@@ -305,17 +330,19 @@ class ExecutionContext:
             self._last_output_write = self._clock()
 
     def set_child_process(self, pgid: int | None) -> None:
-        """Record the process group of a running command (None once it is gone), so that the
-        scheduler can kill it if this process dies (see occurrences.execution_abandon)."""
-        self._update({"child_pid": pgid})
+        """Record the process group of a running command (None once it is gone) with the identity of
+        its leader (boot id, pid, start time), so that orphan recovery kills it if this process dies,
+        and never a later process that reuses the pid (transitions.execution_orphan)."""
+        identity = process_identity(pgid) if pgid else ""
+        self._update({"child_pid": pgid, "child_identity": identity})
 
     def heartbeat(self) -> None:
         """Write this run's heartbeat now (the monitor also does it for every run)."""
-        self._update({"heartbeat_at": timezone.now()})
+        self._update({"heartbeat_at": db_now()})
 
     def _update(self, fields: dict[str, Any], *, statuses: tuple[str, ...] = STARTED) -> int:
         """One conditional UPDATE of this row; a failed write is logged, the work goes on."""
-        fields = {**fields, "updated_at": timezone.now()}
+        fields = {**fields, "updated_at": db_now()}
         try:
             return TaskExecution.objects.filter(pk=self.execution_id, status__in=statuses).update(**fields)
         except DatabaseError:
@@ -346,118 +373,18 @@ class ExecutionContext:
             return dict(saved)
         return {"last_item": old.current_item} if old.current_item else {}
 
+    @property
+    def previous_attempt(self) -> TaskExecution | None:
+        """The run this one takes over from: the resumed run, or the failed run this one retries.
+
+        A workflow reuses the steps that succeeded in it instead of running them again.
+        """
+        if self._previous_attempt is False:
+            self._previous_attempt = self.resume_from
+            if self._previous_attempt is None and self.execution.trigger == TaskExecution.Trigger.RETRY:
+                self._previous_attempt = TaskExecution.objects.filter(pk=self.execution.parent_id).first()
+        return self._previous_attempt or None
+
 
 def _clamp(value: float) -> float:
     return min(100.0, max(0.0, value))
-
-
-class ExecutionMonitor:
-    """One daemon thread per process: reads control flags and writes heartbeats for all runs in it.
-
-    Started lazily by the first `register`. Cheap when idle (no query without registered runs).
-    A row another connection cannot see yet (uncommitted) is left alone; a row that reached a
-    terminal state elsewhere stops its run.
-    """
-
-    poll_interval = 0.5
-
-    def __init__(self) -> None:
-        self._contexts: dict[int, ExecutionContext] = {}
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._last_heartbeat = float("-inf")
-        self._errors = 0
-
-    def register(self, ctx: ExecutionContext) -> None:
-        with self._lock:
-            self._contexts[ctx.execution_id] = ctx
-            ctx.monitor = self
-            self._ensure_started()
-
-    def unregister(self, ctx: ExecutionContext) -> None:
-        with self._lock:
-            if self._contexts.get(ctx.execution_id) is ctx:
-                del self._contexts[ctx.execution_id]
-
-    @property
-    def execution_ids(self) -> list[int]:
-        with self._lock:
-            return list(self._contexts)
-
-    def _ensure_started(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="zquant-execution-monitor", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float = 2.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.poll_interval):
-            if not self.execution_ids:
-                continue
-            try:
-                self.poll_once()
-                self._errors = 0
-            except Exception:
-                self._errors += 1
-                if self._errors in (1, 10) or self._errors % 100 == 0:
-                    logger.exception("execution monitor: reading flags failed (%s times in a row)", self._errors)
-                with contextlib.suppress(Exception):  # closing a broken connection may fail too
-                    connection.close()
-        with contextlib.suppress(Exception):
-            connection.close()
-
-    def poll_once(self) -> None:
-        """One flag read for every registered run, and the heartbeat when it is due."""
-        with self._lock:
-            contexts = dict(self._contexts)
-        if not contexts:
-            return
-        rows = TaskExecution.objects.filter(pk__in=list(contexts)).values_list(
-            "pk", "status", "is_paused", "terminate_requested"
-        )
-        alive: list[int] = []
-        for pk, status, is_paused, terminate_requested in rows:
-            ctx = contexts.get(pk)
-            if ctx is None:
-                continue
-            if status in STARTED:
-                ctx._apply_flags(is_paused=is_paused, terminate_requested=terminate_requested)
-                alive.append(pk)
-            elif status in TaskExecution.TERMINAL_STATUSES:
-                ctx._apply_ended(status)
-        for pk in alive:
-            contexts[pk].flush_if_due()  # progress a run recorded and has not written yet
-        now = time.monotonic()
-        if alive and now - self._last_heartbeat >= scheduler_settings.HEARTBEAT_SECONDS:
-            TaskExecution.objects.filter(pk__in=alive, status__in=STARTED).update(heartbeat_at=timezone.now())
-            self._last_heartbeat = now
-
-
-_monitor: ExecutionMonitor | None = None
-_monitor_lock = threading.Lock()
-
-
-def get_monitor() -> ExecutionMonitor:
-    """The monitor of this process (created on first use)."""
-    global _monitor
-    with _monitor_lock:
-        if _monitor is None:
-            _monitor = ExecutionMonitor()
-        return _monitor
-
-
-def _forget_monitor_after_fork() -> None:
-    # A forked child (Celery prefork) has no monitor thread; it must start its own.
-    global _monitor
-    _monitor = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_monitor_after_fork)

@@ -1,0 +1,7 @@
+"""The market-data app's scheduler actions, found by scheduler_app when Django starts.
+
+`sync_stock_list`, `sync_trading_calendar`, `sync_daily_data`, `sync_all_daily_data`,
+`sync_daily_basic_data` (marketdata.datasync) and `calculate_factor` (marketdata.factors).
+"""
+
+from marketdata import datasync, factors  # noqa: F401 - importing them registers their actions

@@ -1,0 +1,551 @@
+"""Every change of an execution's status, each one named function doing one conditional write.
+
+Nothing else in the code writes `status` (a test greps for it), nor `start_time`, `end_time` or the
+control flags. Each UPDATE names the states it may leave (`status__in=...`), so a terminal row
+(success, failed, completed, terminated, skipped) is never changed again, and reports whether it
+won: two processes racing for one row cannot both win. Times are the database's clock (db_now).
+
+    (insert) ──execution_queue────────────────► pending ──executions_claim──► running ◄─┐
+    (insert) ──executions_record_round────────► running | pending | skipped            │
+    (insert) ──execution_start_step───────────► running          execution_mark_paused │ execution_mark_running
+    (insert) ──execution_record_skipped_step──► skipped                      ▼          │
+                                                                           paused ──────┘
+    pending ──executions_skip──► skipped        running ──execution_release──► pending
+    pending ──executions_cancel──► terminated   running | paused ──execution_finish──► success | failed |
+    active ──execution_orphan──► terminated                                            completed | terminated
+    failed / orphaned ──execution_schedule_retry──► (insert) pending
+
+Flags, not states: `executions_request_pause` / `_request_resume` (is_paused) and
+`executions_request_terminate` (terminate_requested) are read by the runner, which then moves the
+row itself; `executions_hand_over` marks pending rows as sent to a Celery queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from scheduler_app.models import ScheduledTask, TaskExecution
+from scheduler_app.results import trim_result
+from scheduler_app.runtime.clock import db_now
+from scheduler_app.runtime.identity import identity_is_alive
+from scheduler_app.selectors import handed_over_filter
+
+logger = logging.getLogger("scheduler_app.runs")
+
+Status = TaskExecution.Status
+Trigger = TaskExecution.Trigger
+ACTIVE = TaskExecution.ACTIVE_STATUSES
+STARTED = TaskExecution.STARTED_STATUSES
+MAX_RETRY_DELAY_SECONDS = 30 * 24 * 3600
+
+
+@dataclass
+class Outcome:
+    """How a run ended, as the runner determined it: the final status, the result and the error."""
+
+    status: str
+    result: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+
+# --------------------------------------------------------------------------- inserts
+
+
+def execution_queue(
+    *,
+    task_id: int,
+    trigger: str,
+    scheduled_for: datetime | None = None,
+    triggered_by_id: int | None = None,
+    parent_id: int | None = None,
+    result: dict[str, Any] | None = None,
+    current_item: str = "",
+    retry_count: int = 0,
+    now: datetime | None = None,
+) -> TaskExecution:
+    """— → pending: a run that the scheduler claims when it is due (run now, resume, retry)."""
+    now = now or db_now()
+    execution = TaskExecution(
+        task_id=task_id,
+        status=Status.PENDING,
+        trigger=trigger,
+        scheduled_for=scheduled_for or now,
+        triggered_by_id=triggered_by_id,
+        parent_id=parent_id,
+        retry_count=retry_count,
+        current_item=current_item[:255],
+    )
+    execution.set_result(result)
+    execution.save(force_insert=True)
+    return execution
+
+
+@dataclass(frozen=True)
+class PlannedOccurrence:
+    """What the scheduler decided for one due occurrence (scheduling.firing): start it at once, queue it
+    (`pending` for the dispatcher), hand it over to a Celery `queue`, or record it skipped (`reason`)."""
+
+    START = "start"
+    QUEUE = "queue"
+    HAND_OVER = "hand_over"
+    SKIP = "skip"
+
+    task_id: int
+    occurrence_at: datetime
+    kind: str
+    reason: str = ""
+    queue: str = ""
+
+
+def executions_record_round(
+    *, planned: Sequence[PlannedOccurrence], worker: str, host: str, pid: int, now: datetime | None = None
+) -> list[TaskExecution]:
+    """— → running | pending | skipped: one scheduling round's occurrences, in one INSERT per kind.
+
+    Started rows are claimed by `worker` in the insert itself. The unique (task, occurrence_at) key
+    is the rule for clashes: an occurrence that is recorded already (another scheduler fired it, or
+    this one before a crash) is left out, never run twice. Returns the recorded runs (not the
+    skipped rows), with their ids.
+    """
+    now = now or db_now()
+    runs: list[TaskExecution] = []
+    skipped: list[TaskExecution] = []
+    for item in planned:
+        fields = {"task_id": item.task_id, "trigger": Trigger.SCHEDULE}
+        fields.update(scheduled_for=item.occurrence_at, occurrence_at=item.occurrence_at)
+        if item.kind == PlannedOccurrence.SKIP:
+            skipped.append(TaskExecution(status=Status.SKIPPED, end_time=now, error_message=item.reason, **fields))
+        elif item.kind == PlannedOccurrence.START:
+            started = {"start_time": now, "heartbeat_at": now, "worker": worker[:255], "host": host[:255]}
+            runs.append(TaskExecution(status=Status.RUNNING, pid=pid, **started, **fields))
+        elif item.kind == PlannedOccurrence.HAND_OVER:
+            handover = {"handover_queue": item.queue[:100], "handed_over_at": now}
+            runs.append(TaskExecution(status=Status.PENDING, **handover, **fields))
+        else:
+            runs.append(TaskExecution(status=Status.PENDING, **fields))
+    if skipped:
+        # A clash means the occurrence is recorded already; ignore_conflicts leaves it as it is.
+        TaskExecution.objects.bulk_create(skipped, ignore_conflicts=True)
+    return _insert_occurrences(runs)
+
+
+def _insert_occurrences(rows: list[TaskExecution]) -> list[TaskExecution]:
+    if not rows:
+        return []
+    try:
+        with transaction.atomic():
+            TaskExecution.objects.bulk_create(rows)
+    except IntegrityError:
+        recorded = []
+        for row in rows:
+            row.pk = None
+            try:
+                with transaction.atomic():
+                    row.save(force_insert=True)
+            except IntegrityError:
+                logger.warning(
+                    "task=%s occurrence=%s is recorded already (fired by another scheduler); not run twice",
+                    row.task_id,
+                    row.occurrence_at.isoformat(),
+                )
+                continue
+            recorded.append(row)
+        return recorded
+    if any(row.pk is None for row in rows):  # databases that do not return ids from a bulk insert
+        matching = TaskExecution.objects.filter(
+            task_id__in={row.task_id for row in rows}, occurrence_at__in={row.occurrence_at for row in rows}
+        )
+        ids = {(task_id, due): pk for task_id, due, pk in matching.values_list("task_id", "occurrence_at", "id")}
+        for row in rows:
+            row.pk = ids.get((row.task_id, row.occurrence_at))
+    return rows
+
+
+def execution_start_step(
+    *, parent: TaskExecution, task_id: int, worker: str, host: str, pid: int, now: datetime | None = None
+) -> TaskExecution:
+    """— → running: a workflow step, claimed by the workflow's own worker as it is written.
+
+    Steps are written only when they start (or are skipped), so a crash can never leave a step row
+    waiting for a workflow that is gone: a started step has a worker and a heartbeat like any run.
+    """
+    now = now or db_now()
+    step = TaskExecution(
+        task_id=task_id,
+        status=Status.RUNNING,
+        trigger=Trigger.WORKFLOW,
+        parent_id=parent.pk,
+        triggered_by_id=parent.triggered_by_id,
+        start_time=now,
+        heartbeat_at=now,
+        worker=worker[:255],
+        host=host[:255],
+        pid=pid,
+    )
+    step.save(force_insert=True)
+    return step
+
+
+def execution_record_skipped_step(
+    *, parent: TaskExecution, task_id: int, reason: str, now: datetime | None = None
+) -> TaskExecution:
+    """— → skipped: a workflow step that will not run (a dependency failed, the workflow stopped)."""
+    now = now or db_now()
+    step = TaskExecution(
+        task_id=task_id,
+        status=Status.SKIPPED,
+        trigger=Trigger.WORKFLOW,
+        parent_id=parent.pk,
+        triggered_by_id=parent.triggered_by_id,
+        end_time=now,
+        error_message=reason,
+    )
+    step.save(force_insert=True)
+    return step
+
+
+def retry_delay_seconds(*, retry_interval: float, retry_backoff: float, retry_count: int) -> float:
+    """Wait before the retry of a run that was itself attempt `retry_count` (0 = the first run)."""
+    try:
+        delay = float(retry_interval) * float(retry_backoff) ** retry_count
+    except OverflowError:
+        delay = MAX_RETRY_DELAY_SECONDS
+    return min(delay, MAX_RETRY_DELAY_SECONDS)
+
+
+def execution_schedule_retry(
+    *, execution: TaskExecution, now: datetime | None = None, delay_seconds: float | None = None
+) -> TaskExecution | None:
+    """(insert) pending: the retry of a failed or orphaned run, when its task has attempts left.
+
+    The caller decides which endings deserve a retry (failed runs, orphaned ones; never runs
+    terminated by a user or a shutdown, never skipped ones). Workflow steps are never retried one
+    by one: their workflow is. The task's current retry settings apply; the retry is due after
+    `retry_interval × retry_backoff^retry_count` seconds, or `delay_seconds`.
+    """
+    if execution.trigger == Trigger.WORKFLOW:
+        return None
+    task = (
+        ScheduledTask.objects.filter(pk=execution.task_id)
+        .values("max_retries", "retry_interval", "retry_backoff")
+        .first()
+    )
+    if task is None or execution.retry_count >= task["max_retries"]:
+        return None
+    now = now or db_now()
+    if delay_seconds is None:
+        delay_seconds = retry_delay_seconds(
+            retry_interval=task["retry_interval"],
+            retry_backoff=task["retry_backoff"],
+            retry_count=execution.retry_count,
+        )
+    retry = execution_queue(
+        task_id=execution.task_id,
+        trigger=Trigger.RETRY,
+        scheduled_for=now + timedelta(seconds=delay_seconds),
+        triggered_by_id=execution.triggered_by_id,
+        parent_id=execution.pk,
+        retry_count=execution.retry_count + 1,
+        now=now,
+    )
+    logger.info(
+        "execution #%s: retry %s of %s is #%s, due %s",
+        execution.pk,
+        retry.retry_count,
+        task["max_retries"],
+        retry.pk,
+        retry.scheduled_for.isoformat(),
+    )
+    return retry
+
+
+# --------------------------------------------------------------------------- pending → running and back
+
+
+def executions_claim(
+    *, execution_ids: Sequence[int], worker: str, host: str, pid: int, now: datetime | None = None
+) -> list[TaskExecution]:
+    """pending → running for `worker`, in one UPDATE; returns the rows it won, with their tasks."""
+    if not execution_ids:
+        return []
+    now = now or db_now()
+    worker = worker[:255]
+    TaskExecution.objects.filter(pk__in=execution_ids, status=Status.PENDING).update(
+        status=Status.RUNNING,
+        start_time=now,
+        heartbeat_at=now,
+        worker=worker,
+        host=host[:255],
+        pid=pid,
+        updated_at=now,
+    )
+    won = TaskExecution.objects.select_related("task").filter(
+        pk__in=execution_ids, status=Status.RUNNING, worker=worker, start_time=now
+    )
+    return list(won.order_by("scheduled_for", "id"))
+
+
+def execution_claim(*, execution_id: int, worker: str = "", now: datetime | None = None) -> bool:
+    """pending → running for one row (a Celery worker, a tool); True when this caller owns the run.
+
+    `worker` names the claimer (default: this host and process)."""
+    now = now or db_now()
+    worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+    claimed = TaskExecution.objects.filter(pk=execution_id, status=Status.PENDING).update(
+        status=Status.RUNNING,
+        start_time=now,
+        heartbeat_at=now,
+        host=socket.gethostname()[:255],
+        pid=os.getpid(),
+        worker=worker[:255],
+        updated_at=now,
+    )
+    return claimed == 1
+
+
+def execution_release(*, execution_id: int, worker: str, reason: str, now: datetime | None = None) -> bool:
+    """running → pending: a run its claimer will not start after all (it lost the leader lease).
+
+    Only while `worker` still holds it and nothing has begun; the dispatcher of the current leader
+    then starts it. Returns whether the row was handed back.
+    """
+    now = now or db_now()
+    released = TaskExecution.objects.filter(
+        pk=execution_id, status=Status.RUNNING, worker=worker[:255], child_pid__isnull=True
+    ).update(status=Status.PENDING, start_time=None, heartbeat_at=None, worker="", host="", pid=None, updated_at=now)
+    if released:
+        logger.warning("execution #%s handed back unstarted: %s", execution_id, reason)
+    return bool(released)
+
+
+def executions_hand_over(
+    *, execution_ids: Sequence[int], queue: str, now: datetime | None = None
+) -> list[TaskExecution]:
+    """Mark pending rows as sent to a Celery queue (still pending: a worker claims one when it starts
+    it); returns the rows handed over here, with their tasks."""
+    if not execution_ids:
+        return []
+    now = now or db_now()
+    queue = queue[:100]
+    TaskExecution.objects.filter(pk__in=execution_ids, status=Status.PENDING, handover_queue="").update(
+        handover_queue=queue, handed_over_at=now, updated_at=now
+    )
+    handed = TaskExecution.objects.select_related("task").filter(
+        handed_over_filter(), pk__in=execution_ids, handover_queue=queue, handed_over_at=now
+    )
+    return list(handed)
+
+
+def handovers_requeue(*, older_than: datetime, now: datetime | None = None) -> list[int]:
+    """Hand back to the dispatcher the runs sent to Celery before `older_than` that no worker started.
+
+    Their message was lost (a leader that died before sending it, a broker that lost it, a worker
+    killed with messages it had reserved). Sending one twice is safe: only one claim can win.
+    """
+    now = now or db_now()
+    stale = TaskExecution.objects.filter(handed_over_filter(), handed_over_at__lt=older_than)
+    ids = list(stale.values_list("id", flat=True)[:1000])
+    if not ids:
+        return []
+    reset = TaskExecution.objects.filter(handed_over_filter(), pk__in=ids, handed_over_at__lt=older_than).update(
+        handover_queue="", handed_over_at=None, updated_at=now
+    )
+    if reset:
+        logger.warning("%s runs sent to Celery were not started in time; they are sent again: %s", reset, ids[:20])
+    return ids
+
+
+# --------------------------------------------------------------------------- control flags and pause
+
+
+def executions_request_pause(*, execution_ids: Sequence[int], now: datetime | None = None) -> int:
+    """Ask the runner to pause running runs (is_paused); it moves them to `paused` itself."""
+    now = now or db_now()
+    return TaskExecution.objects.filter(pk__in=execution_ids, status=Status.RUNNING).update(
+        is_paused=True, updated_at=now
+    )
+
+
+def executions_request_resume(*, execution_ids: Sequence[int], now: datetime | None = None) -> int:
+    """Ask the runner to continue paused runs (or running ones whose pause was not carried out yet)."""
+    now = now or db_now()
+    return (
+        TaskExecution.objects.filter(pk__in=execution_ids, status__in=STARTED)
+        .filter(Q(status=Status.PAUSED) | Q(is_paused=True))
+        .update(is_paused=False, updated_at=now)
+    )
+
+
+def execution_mark_paused(*, execution_id: int, now: datetime | None = None) -> bool:
+    """running → paused: the runner holds the work (set by the run's own context)."""
+    now = now or db_now()
+    return bool(
+        TaskExecution.objects.filter(pk=execution_id, status=Status.RUNNING).update(
+            status=Status.PAUSED, updated_at=now
+        )
+    )
+
+
+def execution_mark_running(*, execution_id: int, now: datetime | None = None) -> bool:
+    """paused → running: the runner continues the work."""
+    now = now or db_now()
+    return bool(
+        TaskExecution.objects.filter(pk=execution_id, status=Status.PAUSED).update(
+            status=Status.RUNNING, updated_at=now
+        )
+    )
+
+
+def executions_request_terminate(*, execution_ids: Sequence[int], reason: str = "", now: datetime | None = None) -> int:
+    """Ask the runners of started runs to stop (terminate_requested); the reason becomes their error."""
+    now = now or db_now()
+    fields: dict[str, Any] = {"terminate_requested": True, "is_paused": False, "updated_at": now}
+    if reason:
+        fields["error_message"] = reason
+    return TaskExecution.objects.filter(pk__in=execution_ids, status__in=STARTED).update(**fields)
+
+
+def executions_cancel(*, execution_ids: Sequence[int], reason: str, now: datetime | None = None) -> int:
+    """pending → terminated: runs stopped before anything started them (handed-over ones included)."""
+    now = now or db_now()
+    return TaskExecution.objects.filter(pk__in=execution_ids, status=Status.PENDING).update(
+        status=Status.TERMINATED, terminate_requested=True, end_time=now, error_message=reason, updated_at=now
+    )
+
+
+def executions_stop(*, execution_ids: Sequence[int], reason: str, now: datetime | None = None) -> int:
+    """Stop active runs whatever their state: cancel the pending ones, ask the started ones to
+    terminate (a row claimed between the two statements is caught by the second). Returns the rows
+    changed."""
+    if not execution_ids:
+        return 0
+    now = now or db_now()
+    cancelled = executions_cancel(execution_ids=execution_ids, reason=reason, now=now)
+    return cancelled + executions_request_terminate(execution_ids=execution_ids, reason=reason, now=now)
+
+
+def executions_skip(*, execution_ids: Sequence[int], reason: str, now: datetime | None = None) -> int:
+    """pending → skipped: queued runs that will not run (a retry of a task disabled meanwhile)."""
+    now = now or db_now()
+    return TaskExecution.objects.filter(pk__in=execution_ids, status=Status.PENDING).update(
+        status=Status.SKIPPED, end_time=now, error_message=reason, updated_at=now
+    )
+
+
+# --------------------------------------------------------------------------- the end of a run
+
+
+def execution_finish(
+    *, execution: TaskExecution, outcome: Outcome, progress: dict[str, Any] | None = None, now: datetime | None = None
+) -> tuple[bool, dict[str, Any] | None]:
+    """running | paused → success | failed | completed | terminated: the one final write.
+
+    A terminate request seen here wins over the outcome (it was asked for before the run could
+    record its end), and a reason written with the request becomes the run's error. A failed run
+    (not a workflow step) gets its retry row in the same transaction. `progress` are the progress
+    fields the run recorded and has not written yet. Returns whether the row was written and, when
+    exactly the computed fields were written, those fields (so the caller needs no read-back).
+    """
+    now = now or db_now()
+    if outcome.status in (Status.SUCCESS, Status.COMPLETED):
+        # The common case in one statement: no terminate request, nothing else to write.
+        fields = _final_fields(execution, outcome, progress, now)
+        unrequested = TaskExecution.objects.filter(pk=execution.pk, status__in=STARTED, terminate_requested=False)
+        if unrequested.update(**fields):
+            logger.info("execution #%s ended %s", execution.pk, outcome.status)
+            return True, fields
+    with transaction.atomic():
+        rows = TaskExecution.objects.filter(pk=execution.pk, status__in=STARTED)
+        for _ in range(3):  # the flag may change between the read and the write; then read again
+            current = rows.values("terminate_requested", "error_message").first()
+            if current is None:
+                return False, None  # ended elsewhere already: a terminal state is never overwritten
+            final = _terminated_if_requested(outcome, current["terminate_requested"], current["error_message"])
+            fields = _final_fields(execution, final, progress, now)
+            if rows.filter(terminate_requested=current["terminate_requested"]).update(**fields):
+                break
+        else:
+            return False, None
+        if final.status == Status.FAILED and execution.trigger != Trigger.WORKFLOW:
+            execution.status = final.status
+            execution_schedule_retry(execution=execution, now=now)
+    logger.info("execution #%s ended %s%s", execution.pk, final.status, f": {final.error}" if final.error else "")
+    return True, None
+
+
+def _terminated_if_requested(outcome: Outcome, requested: bool, reason: str) -> Outcome:
+    if outcome.status != Status.TERMINATED and not requested:
+        return outcome
+    if outcome.status == Status.TERMINATED:
+        message = reason or outcome.error
+    else:
+        message = reason or "terminated on request"
+        if outcome.error:
+            message += f" (the run ended with: {outcome.error})"
+    result = {**outcome.result, "success": False, "message": message}
+    return Outcome(Status.TERMINATED, result, message)
+
+
+def _final_fields(
+    execution: TaskExecution, outcome: Outcome, progress: dict[str, Any] | None, now: datetime
+) -> dict[str, Any]:
+    start = execution.start_time or now
+    fields: dict[str, Any] = {
+        **(progress or {}),
+        "status": outcome.status,
+        "end_time": now,
+        "duration_seconds": round(max(0.0, (now - start).total_seconds()), 3),
+        "result": trim_result(outcome.result),
+        "error_message": outcome.error if outcome.status != Status.SUCCESS else "",
+        "estimated_end_time": None,
+        "is_paused": False,
+        "heartbeat_at": now,
+        "updated_at": now,
+    }
+    if outcome.status in (Status.SUCCESS, Status.COMPLETED):
+        fields["progress_percent"] = 100.0
+    return fields
+
+
+def execution_orphan(*, execution: TaskExecution, reason: str, now: datetime | None = None) -> bool:
+    """active → terminated: a run nobody works on any more (its worker died or lost track of it).
+
+    Its command is killed only when the very process recorded for it still runs on this host
+    (child_identity: boot id, pid and start time); a pid that now names another process, after a
+    reboot or pid reuse, is left alone. Returns whether the row was ended here.
+    """
+    if execution.child_pid and execution.host == socket.gethostname():
+        if identity_is_alive(execution.child_identity):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(execution.child_pid, signal.SIGKILL)
+        else:
+            logger.info(
+                "execution #%s: its command's process %s is gone (or the pid now names another process): "
+                "nothing to kill",
+                execution.pk,
+                execution.child_pid,
+            )
+    now = now or db_now()
+    duration = round((now - execution.start_time).total_seconds(), 3) if execution.start_time else None
+    ended = TaskExecution.objects.filter(pk=execution.pk, status__in=ACTIVE).update(
+        status=Status.TERMINATED,
+        end_time=now,
+        duration_seconds=duration,
+        is_paused=False,
+        error_message=reason,
+        updated_at=now,
+    )
+    if ended:
+        logger.warning("terminated execution=#%s task=%s: %s", execution.pk, execution.task_id, reason)
+    return bool(ended)
