@@ -163,10 +163,11 @@ class ExecutionContext:
         if not self._pause_flag:
             return
         self._pause_began = self._clock()
-        self._mark(paused=True)
-        self.logger.info("execution #%s paused", self.execution_id)
         if on_pause is not None:
             on_pause()
+        # Only once the work is held does the row say so (a command's processes are stopped by now).
+        self._mark(paused=True)
+        self.logger.info("execution #%s paused", self.execution_id)
         try:
             while self._pause_flag:
                 if self.terminate_requested:

@@ -172,6 +172,19 @@ def _insert_occurrences(rows: list[TaskExecution]) -> list[TaskExecution]:
     return rows
 
 
+def _insert_step(*, parent: TaskExecution, task_id: int, status: str, **fields: Any) -> TaskExecution:
+    step = TaskExecution(
+        task_id=task_id,
+        status=status,
+        trigger=Trigger.WORKFLOW,
+        parent_id=parent.pk,
+        triggered_by_id=parent.triggered_by_id,
+        **fields,
+    )
+    step.save(force_insert=True)
+    return step
+
+
 def execution_start_step(
     *, parent: TaskExecution, task_id: int, worker: str, host: str, pid: int, now: datetime | None = None
 ) -> TaskExecution:
@@ -181,20 +194,8 @@ def execution_start_step(
     waiting for a workflow that is gone: a started step has a worker and a heartbeat like any run.
     """
     now = now or db_now()
-    step = TaskExecution(
-        task_id=task_id,
-        status=Status.RUNNING,
-        trigger=Trigger.WORKFLOW,
-        parent_id=parent.pk,
-        triggered_by_id=parent.triggered_by_id,
-        start_time=now,
-        heartbeat_at=now,
-        worker=worker[:255],
-        host=host[:255],
-        pid=pid,
-    )
-    step.save(force_insert=True)
-    return step
+    claimed = {"start_time": now, "heartbeat_at": now, "worker": worker[:255], "host": host[:255], "pid": pid}
+    return _insert_step(parent=parent, task_id=task_id, status=Status.RUNNING, **claimed)
 
 
 def execution_record_skipped_step(
@@ -202,17 +203,7 @@ def execution_record_skipped_step(
 ) -> TaskExecution:
     """— → skipped: a workflow step that will not run (a dependency failed, the workflow stopped)."""
     now = now or db_now()
-    step = TaskExecution(
-        task_id=task_id,
-        status=Status.SKIPPED,
-        trigger=Trigger.WORKFLOW,
-        parent_id=parent.pk,
-        triggered_by_id=parent.triggered_by_id,
-        end_time=now,
-        error_message=reason,
-    )
-    step.save(force_insert=True)
-    return step
+    return _insert_step(parent=parent, task_id=task_id, status=Status.SKIPPED, end_time=now, error_message=reason)
 
 
 def retry_delay_seconds(*, retry_interval: float, retry_backoff: float, retry_count: int) -> float:
@@ -478,7 +469,6 @@ def execution_finish(
         else:
             return False, None
         if final.status == Status.FAILED and execution.trigger != Trigger.WORKFLOW:
-            execution.status = final.status
             execution_schedule_retry(execution=execution, now=now)
     logger.info("execution #%s ended %s%s", execution.pk, final.status, f": {final.error}" if final.error else "")
     return True, None

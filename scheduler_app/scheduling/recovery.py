@@ -56,7 +56,6 @@ def orphans_recover(*, node_id: str, host: str, now: datetime, local_ids: Collec
         reason = f"orphaned: worker {execution.worker or execution.host} stopped running it ({why}); found by {node_id}"
         if transitions.execution_orphan(execution=execution, reason=reason, now=now):
             recovered += 1
-            execution.status = Status.TERMINATED
             transitions.execution_schedule_retry(execution=execution, now=now)
     for step in selectors.stranded_steps():
         reason = f"not started: its workflow run #{step.parent_id} ended without it; found by {node_id}"

@@ -140,9 +140,29 @@ def test_command_action_and_workflow_run_on_workers_and_queues_route(celery_work
     assert other.hostname in page
 
 
-def test_pause_resume_terminate_and_cancel_across_processes(celery_worker, celery_scheduler):
-    worker = celery_worker("w1")
+def kill_processes_with(marker: str) -> None:
+    """Kill every process whose command line carries `marker` (a test's own, even after a failure)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                if marker.encode() in cmdline.read():
+                    os.kill(int(entry), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            continue
+
+
+@pytest.fixture
+def sleeper_marker():
     marker = f"zq-celery-sleep-{time.time_ns()}"
+    yield marker
+    kill_processes_with(marker)
+
+
+def test_pause_resume_terminate_and_cancel_across_processes(celery_worker, celery_scheduler, sleeper_marker):
+    worker = celery_worker("w1")
+    marker = sleeper_marker
     sleeper = manual({"command": f"{sys.executable} -c 'import time; time.sleep(120)' {marker}"})
     nobody = manual({**QUICK, "queue": "zq-nobody"})  # no worker listens to this queue
     process = celery_scheduler()
@@ -170,7 +190,8 @@ def test_pause_resume_terminate_and_cancel_across_processes(celery_worker, celer
     execution_pause(execution=running, user=None)
     wait_status(running, "paused", timeout=5)
     with open(f"/proc/{child}/stat") as stat:
-        assert stat.read().split()[2] == "T"  # SIGSTOP reached the command on the worker
+        # The row says paused only once the command is stopped (SIGSTOP reached it on the worker).
+        assert stat.read().split()[2] == "T"
     execution_resume(execution=running, user=None)
     wait_status(running, "running", timeout=5)
     began = time.monotonic()

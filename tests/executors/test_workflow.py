@@ -286,3 +286,36 @@ def test_invalid_workflow_config_fails_the_run():
     execution = run_workflow({"workflow_type": "serial", "tasks": [{"task_id": 424242}]})
     assert execution.status == "failed"
     assert "do not exist" in execution.error_message
+
+
+def test_no_step_row_waits_pending_while_the_workflow_runs():
+    """Steps are written when they start or are skipped: a crash can strand none of them."""
+    one, two, three = example("s1", seconds=0.6, steps=3), example("s2", seconds=0.6, steps=3), example("s3")
+    config = workflow([(one, []), (two, [one]), (three, [two])], workflow_type="serial", on_failure="stop")
+    task = make_task(config, task_type="workflow", interval_seconds=600)
+    execution = make_execution(task)
+    runner = Runner(execution.pk)
+    seen_pending = []
+    while runner.thread.is_alive():
+        seen_pending.extend(execution.children.filter(status="pending").values_list("pk", flat=True))
+        runner.thread.join(0.05)
+    assert runner.join().status == "success"
+    assert seen_pending == []
+    assert [step.task_id for step in execution.children.order_by("pk")] == [one.pk, two.pk, three.pk]
+
+
+def test_a_retried_workflow_reuses_the_steps_that_succeeded():
+    one, two, three = example("t1"), example("t2", ok=False), example("t3")
+    config = workflow([(one, []), (two, [one]), (three, [two])], workflow_type="serial", on_failure="stop")
+    first = run_workflow(config, max_retries=1, retry_interval=0)
+    assert first.status == "failed"
+    assert by_name(first)["t3"]["status"] == "skipped"
+    assert steps_of(first)["t3"].error_message.startswith("not run: its dependency did not succeed")
+    ScheduledTask.objects.filter(pk=two.pk).update(config={**two.config, "success_rate": 1})
+    retry = TaskExecution.objects.get(parent=first, trigger="retry")
+    from scheduler_app.runtime.runner import execution_run
+
+    second = execution_run(execution_id=retry.pk)
+    assert second.status == "success", second.error_message
+    assert set(steps_of(second)) == {"t2", "t3"}  # t1 succeeded in the failed attempt: not run again
+    assert by_name(second)["t1"]["reused"] is True

@@ -257,3 +257,23 @@ def test_pause_blocks_the_run_and_shows_paused_then_running(fast):
         assert ctx.active_seconds() < 3
     finally:
         monitor.unregister(ctx)
+
+
+@pytest.mark.django_db
+def test_the_row_says_paused_only_once_the_work_is_held():
+    """A reader that sees `paused` may rely on it: the command's processes are stopped by then (the row
+    used to say paused before SIGSTOP was sent, and a check of the process could still see it running)."""
+    execution = make_execution(make_task({"task_action": "example_task"}))
+    execution_claim(execution_id=execution.pk)
+    execution.refresh_from_db()
+    ctx = ExecutionContext(execution)
+    ctx._apply_flags(is_paused=True, terminate_requested=False)
+    seen_while_holding: list[str] = []
+
+    def hold() -> None:
+        seen_while_holding.append(row(execution.pk).status)
+        ctx._apply_flags(is_paused=False, terminate_requested=False)  # resume at once
+
+    ctx.check(on_pause=hold)
+    assert seen_while_holding == ["running"]
+    assert row(execution.pk).status == "running"

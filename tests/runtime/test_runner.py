@@ -322,3 +322,45 @@ def test_retry_delay_grows_by_the_backoff_and_is_capped():
     assert (
         retry_delay_seconds(retry_interval=60, retry_backoff=10, retry_count=400) == transitions.MAX_RETRY_DELAY_SECONDS
     )
+
+
+# --------------------------------------------------------------------------- between the claim and the start
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("stored", ["'[1, 2]'", "'\"text\"'", "'null'"], ids=["a list", "a string", "null"])
+def test_a_run_whose_config_is_not_an_object_fails_at_once_with_the_error(stored):
+    """A config written by SQL used to make the context raise: the row stayed `running`, silent, until
+    the orphan check, and the task skipped its occurrences meanwhile."""
+    from django.db import connection
+
+    execution = make_execution(make_task(QUICK))
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE zq_task_scheduled_tasks SET config = {stored} WHERE id = %s", [execution.task_id])
+    final = execution_run(execution_id=execution.pk)
+    assert final.status == "failed"
+    assert "The config must be a JSON object" in final.error_message
+    assert final.end_time is not None
+
+
+@pytest.mark.django_db
+def test_any_error_before_the_executor_starts_ends_the_run_failed(monkeypatch):
+    from scheduler_app.runtime import context
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bookkeeping exploded")
+
+    monkeypatch.setattr(context.ExecutionContext, "__init__", broken)
+    final = execution_run(execution_id=make_execution(make_task(QUICK)).pk)
+    assert final.status == "failed"
+    assert final.error_message == "the run could not start: RuntimeError: bookkeeping exploded"
+
+
+@pytest.mark.django_db
+def test_a_claim_its_claimer_may_no_longer_start_is_handed_back_unstarted():
+    started_work = []
+    execution = make_execution(make_task(QUICK))
+    assert execution_claim(execution_id=execution.pk, worker="leader-1")
+    assert execution_execute(execution_id=execution.pk, may_start=lambda: started_work.append(1) and False) is None
+    execution.refresh_from_db()
+    assert (execution.status, execution.worker, execution.start_time) == ("pending", "", None)
