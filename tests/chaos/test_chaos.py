@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -66,11 +67,18 @@ def counts(db, since: float, until: float) -> dict[str, int]:
 
 
 def duplicates(db) -> int:
+    """Occurrences recorded (run or skipped) more than once: the unique key forbids it, the count checks it."""
     rows = db.query(
         "SELECT COUNT(*) FROM (SELECT task_id, scheduled_for FROM zq_task_task_executions "
-        "WHERE scheduled_for IS NOT NULL GROUP BY task_id, scheduled_for HAVING COUNT(*) > 1) d"
+        "WHERE `trigger` = 'schedule' GROUP BY task_id, scheduled_for HAVING COUNT(*) > 1) d"
     )
     return int(rows[0][0])
+
+
+def active(db) -> list[tuple]:
+    return db.query(
+        "SELECT id, status, `trigger` FROM zq_task_task_executions WHERE status IN ('pending','running','paused')"
+    )
 
 
 def still_running(db) -> int:
@@ -309,3 +317,213 @@ def test_sigterm_with_five_running_commands(db, tmp_path):
     assert still_running(db) == 0
     assert statuses.count("terminated") == 5
     assert not group_alive(marker)
+
+
+# --------------------------------------------------------------------------- lifecycle edges
+
+FAKETIME_LIBRARY = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def hang_once_command(flag: Path) -> list[str]:
+    """A command whose first run hangs and whose next runs end at once."""
+    code = (
+        "import os, sys, time; p = sys.argv[1]; again = os.path.exists(p); "
+        "open(p, 'w').close(); again or time.sleep(300)"
+    )
+    return [sys.executable, "-c", code, str(flag)]
+
+
+def test_kill_9_of_the_leader_during_a_workflow_step_leaves_no_row_active(db, tmp_path):
+    """Killed during step 2 of 3, the old code left step 3 `pending` forever (run-now of that task
+    refused for good). Now no row stays active without a live owner, and the workflow's retry reuses
+    step 1 and runs 2 and 3."""
+    flag = tmp_path / "second-step-ran"
+    create_tasks(
+        db.url,
+        "steps = [\n"
+        f"    ScheduledTask.objects.create(name='step-1', task_type='manual_task', timezone='UTC', config={QUICK}),\n"
+        f"    ScheduledTask.objects.create(name='step-2', task_type='manual_task', timezone='UTC',"
+        f" config={{'command': {hang_once_command(flag)!r}}}),\n"
+        f"    ScheduledTask.objects.create(name='step-3', task_type='manual_task', timezone='UTC', config={QUICK}),\n"
+        "]\n"
+        "config = {'workflow_type': 'serial', 'on_failure': 'stop', 'tasks': ["
+        "{'task_id': s.pk, 'name': s.name, 'dependencies': [steps[i - 1].pk] if i else []} "
+        "for i, s in enumerate(steps)]}\n"
+        "ScheduledTask.objects.create(name='flow', task_type='workflow', cron_expression='0 0 1 1 *',"
+        " timezone='UTC', max_retries=1, retry_interval=1, config=config)",
+    )
+    first = Scheduler(db.url, tmp_path / "a.log", env=FAST_ENV)
+    wait_for(lambda: leader(db), 20, message="a leader")
+    second = Scheduler(db.url, tmp_path / "b.log", env=FAST_ENV)
+    time.sleep(2)
+    victim = first if leader(db).split(":")[1] == str(first.pid) else second
+    survivor = second if victim is first else first
+    create_tasks(
+        db.url,
+        "from scheduler_app.services.tasks import task_trigger\n"
+        "task_trigger(task=ScheduledTask.objects.get(name='flow'), user=None)",
+    )
+    wait_for(
+        lambda: db.query(
+            "SELECT e.id FROM zq_task_task_executions e JOIN zq_task_scheduled_tasks t ON t.id = e.task_id "
+            "WHERE t.name='step-2' AND e.status='running' AND e.child_pid IS NOT NULL"
+        ),
+        20,
+        message="step 2 to run",
+    )
+    victim.kill9()
+    killed_at = now_db(db)
+    finished = wait_for(
+        lambda: db.query(
+            "SELECT e.id FROM zq_task_task_executions e JOIN zq_task_scheduled_tasks t ON t.id = e.task_id "
+            "WHERE t.name='flow' AND e.`trigger`='retry' AND e.status='success'"
+        ),
+        30,
+        message="the workflow's retry to succeed",
+    )
+    took = now_db(db) - killed_at
+    left = active(db)
+    runs = dict(
+        db.query(
+            "SELECT t.name, COUNT(*) FROM zq_task_task_executions e JOIN zq_task_scheduled_tasks t ON t.id=e.task_id "
+            "WHERE e.status='success' GROUP BY t.name"
+        )
+    )
+    assert survivor.stop() == 0
+    SUMMARY.append(["kill -9 during a workflow step", "-", "-", duplicates(db), len(left), f"{took:.1f}"])
+    assert finished
+    assert left == []  # nothing pending, running or paused without an owner
+    assert runs == {"step-1": 1, "step-2": 1, "step-3": 1, "flow": 1}  # step 1 reused, not run again
+
+
+@pytest.mark.parametrize("skew", [25, -25])
+def test_a_node_with_a_skewed_clock_neither_steals_the_lease_nor_fires_early_or_late(db, tmp_path, skew):
+    if not Path(FAKETIME_LIBRARY).exists():
+        pytest.skip("needs Debian's faketime package (libfaketime)")
+    one_second_tasks(db, 5)
+    healthy = Scheduler(db.url, tmp_path / "healthy.log", env=FAST_ENV)
+    wait_for(lambda: leader(db), 20, message="a leader")
+    healthy_leader = leader(db)
+    skewed_env = {
+        **FAST_ENV,
+        "LD_PRELOAD": FAKETIME_LIBRARY,
+        "FAKETIME": f"{skew:+d}s",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",  # only the wall clock is off, as on a host whose NTP failed
+        "PYTHONPATH": str(Path(__file__).parent / "faketime_site"),
+    }
+    skewed = Scheduler(db.url, tmp_path / "skewed.log", env=skewed_env)
+    wait_for(
+        lambda: (
+            db.query("SELECT clock_skew_seconds FROM zq_task_scheduler_nodes WHERE pid=%s", skewed.pid)
+            and db.query("SELECT clock_skew_seconds FROM zq_task_scheduler_nodes WHERE pid=%s", skewed.pid)[0][0]
+            is not None
+        ),
+        20,
+        message="the skewed node's first beat",
+    )
+    leaders = set()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        leaders.add(leader(db))
+        time.sleep(0.1)
+    healthy.kill9()
+    killed_at = now_db(db)
+    wait_for(lambda: str(skewed.pid) in leader(db), 15, message="the skewed node to take over")
+    takeover_at = now_db(db)
+    took_over = takeover_at - killed_at
+    wait_for(
+        lambda: (
+            db.query("SELECT COUNT(*) FROM zq_task_task_executions WHERE worker LIKE %s", f"%:{skewed.pid}:%")[0][0]
+            >= 20
+        ),
+        20,
+        message="the skewed node to fire",
+    )
+    assert skewed.stop() == 0
+    measured = db.query("SELECT clock_skew_seconds FROM zq_task_scheduler_nodes WHERE pid=%s", skewed.pid)[0][0]
+    lateness = [
+        float(late)
+        for (late,) in db.query(
+            # Occurrences due during the takeover itself are late by the failover, not by the clock.
+            "SELECT TIMESTAMPDIFF(MICROSECOND, scheduled_for, start_time) / 1e6 FROM zq_task_task_executions "
+            "WHERE worker LIKE %s AND `trigger`='schedule' AND start_time IS NOT NULL "
+            "AND scheduled_for > FROM_UNIXTIME(%s)",
+            f"%:{skewed.pid}:%",
+            takeover_at,
+        )
+    ]
+    future = db.query(
+        "SELECT COUNT(*) FROM zq_task_task_executions WHERE scheduled_for > end_time + INTERVAL 1 SECOND"
+    )[0][0]
+    SUMMARY.append(
+        [f"node with clock {skew:+d} s", "-", len(lateness), duplicates(db), 0, f"{max(lateness, default=0):.2f}"]
+    )
+    assert leaders == {healthy_leader}  # never stolen while the healthy leader renewed
+    assert abs(measured - skew) < 1
+    assert "off the database's" in skewed.output()
+    assert took_over <= 4 + 1  # within the lease (4 s here) of the healthy leader's last renewal
+    assert min(lateness) >= 0  # never early
+    assert max(lateness) < 1.0  # nor late
+    assert future == 0  # no future occurrence recorded as missed
+    assert duplicates(db) == 0
+
+
+def test_a_leader_frozen_longer_than_its_lease_runs_nothing_when_it_wakes(db, tmp_path):
+    """Frozen (SIGSTOP) right after firing, the old leader woke up and ran runs it had claimed before
+    the freeze, with start times of before the freeze. Each run prints when its body begins."""
+    create_tasks(
+        db.url,
+        "for i in range(8):\n"
+        f"    ScheduledTask.objects.create(name=f'clock-{{i}}', interval_seconds=1, max_retries=0, timezone='UTC',"
+        f" config={{'command': [{sys.executable!r}, '-c', 'import time; print(time.time())']}})",
+    )
+    first = Scheduler(db.url, tmp_path / "a.log", env=FAST_ENV)
+    wait_for(lambda: leader(db), 20, message="a leader")
+    second = Scheduler(db.url, tmp_path / "b.log", env=FAST_ENV)
+    time.sleep(2)
+    frozen = first if leader(db).split(":")[1] == str(first.pid) else second
+    other = second if frozen is first else first
+    frozen_node = leader(db)
+    # Freeze it right after it claims a round, as close to the claim as an outside observer can.
+    seen = db.query("SELECT MAX(id) FROM zq_task_task_executions")[0][0] or 0
+    wait_for(
+        lambda: db.query("SELECT MAX(id) FROM zq_task_task_executions")[0][0] != seen,
+        5,
+        interval=0.005,
+        message="a fire",
+    )
+    os.kill(frozen.pid, signal.SIGSTOP)
+    froze_at = now_db(db)
+    try:
+        wait_for(lambda: str(other.pid) in leader(db), 15, message="the standby to take over")
+        time.sleep(4 + 2 - (now_db(db) - froze_at))  # frozen longer than the 4 s lease
+    finally:
+        os.kill(frozen.pid, signal.SIGCONT)
+    woke_at = now_db(db)
+    wait_for(lambda: "lost the leader lease" in frozen.output() or None, 10, message="the woken node to step down")
+    time.sleep(3)
+    for node in (first, second):
+        assert node.stop() == 0
+    rows = db.query(
+        "SELECT id, worker, status, UNIX_TIMESTAMP(start_time), output_tail FROM zq_task_task_executions "
+        "WHERE status='success'"
+    )
+    began_after_wake = []
+    stale_start = []
+    for pk, worker, _status, start, output in rows:
+        body_began = float(output.strip().splitlines()[-1])
+        if worker == frozen_node and body_began >= woke_at - 0.5:
+            began_after_wake.append(pk)
+        if body_began - float(start) > 1.0:
+            stale_start.append((pk, body_began - float(start)))
+    claimed_after_wake = db.query(
+        "SELECT COUNT(*) FROM zq_task_task_executions WHERE worker=%s AND start_time >= FROM_UNIXTIME(%s)",
+        frozen_node,
+        woke_at,
+    )[0][0]
+    SUMMARY.append(["leader frozen longer than its lease", "-", len(rows), duplicates(db), len(began_after_wake), "-"])
+    assert began_after_wake == []  # nothing ran on the node that had lost its lease
+    assert claimed_after_wake == 0
+    assert stale_start == []  # start_time is when the run really began, within a second
+    assert duplicates(db) == 0
+    assert still_running(db) == 0
