@@ -34,6 +34,7 @@ def client_ip(request: HttpRequest | Request) -> str | None:
 
 
 def _cool_off_seconds(request: HttpRequest | Request) -> int | None:
+    """The wait after a refused login: the whole cool-off, since axes restarts it at each attempt meanwhile."""
     cool_off = get_cool_off(request)
     return int(cool_off.total_seconds()) if cool_off else None
 
