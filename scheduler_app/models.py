@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext
@@ -96,7 +97,16 @@ class ScheduledTask(models.Model):
     )
     enabled = models.BooleanField(_("enabled"), default=True, db_index=True)
     paused = models.BooleanField(_("paused"), default=False, db_index=True)
-    description = models.TextField(_("description"), blank=True, default="")
+    # Bounded so that one task cannot bloat every list page and API answer that carries it (a page holds
+    # up to 500 tasks); a TextField enforces max_length only in forms, hence the validator for full_clean().
+    description = models.TextField(
+        _("description"),
+        max_length=2000,
+        blank=True,
+        default="",
+        validators=[MaxLengthValidator(2000)],
+        help_text=_("What the task is for, at most 2,000 characters (Example: Daily bars after the close)."),
+    )
     config = models.JSONField(
         _("config"),
         default=dict,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 
 from tests.factories import ScheduledTaskFactory, TaskExecutionFactory
 
@@ -11,6 +12,12 @@ from tests.factories import ScheduledTaskFactory, TaskExecutionFactory
 def fast_password_hasher(settings):
     """Tests create many users; the real hasher is slow on purpose."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def uncounted_requests():
+    """The API throttles count requests in the default cache: every test starts with none counted."""
+    cache.clear()
 
 
 @pytest.fixture

@@ -83,6 +83,11 @@ class TestScheduledTaskClean:
         settings.SCHEDULER_MAX_CONFIG_BYTES = "1000"
         assert "config" in field_errors(build(config={"blob": "x" * 2000}))
 
+    def test_description_is_bounded(self):
+        build(description="描" * 2000).full_clean()  # characters, not bytes
+        errors = field_errors(build(description="x" * 2001))
+        assert errors["description"] == ["Ensure this value has at most 2000 characters (it has 2001)."]
+
     def test_unknown_timezone(self):
         assert "Unknown timezone" in field_errors(build(timezone="Mars/Olympus"))["timezone"][0]
 

@@ -7,9 +7,11 @@ next to manage.py). The scheduler's own settings (`SCHEDULER_*`) are documented 
 
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -19,7 +21,10 @@ if (BASE_DIR / ".env").is_file():
 
 # GENERAL
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-zquant-scheduler-development-key-change-me")
+# The built-in key is for development only: system check zquant_site.E001 (run by `check --deploy`) is
+# an error when DEBUG is off and SECRET_KEY is still this value.
+DEVELOPMENT_SECRET_KEY = "django-insecure-zquant-scheduler-development-key-change-me"
+SECRET_KEY = env.str("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -29,6 +34,36 @@ LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en-us")
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 USE_I18N = True
 LOCALE_PATHS = [BASE_DIR / "scheduler_app" / "locale"]
+
+# HTTPS, COOKIES AND HEADERS. Secure cookies follow DEBUG, so that production is secure by default while the
+# demo (DEBUG=true) works over plain http. Redirect and HSTS stay off unless asked for: they need HTTPS to be
+# in place, and HSTS is remembered by browsers for SECURE_HSTS_SECONDS. The README's "Production deployment"
+# section gives the values under which `manage.py check --deploy` is clean.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Behind a TLS-terminating proxy, e.g. "HTTP_X_FORWARDED_PROTO,https"; only when the proxy sets (and
+# overwrites) that header, since a client could otherwise claim https.
+SECURE_PROXY_SSL_HEADER = env.tuple("SECURE_PROXY_SSL_HEADER", default=None)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+# No script reads the CSRF cookie: ours take the token from the form's hidden input, and Swagger UI gets it
+# rendered into its script.
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = env.str("SECURE_REFERRER_POLICY", default="same-origin")
+# Reverse proxies in front of the site that append the client's address to X-Forwarded-For. 0 trusts no
+# such header (REMOTE_ADDR is the client), so that a client cannot pick its own address to escape the API
+# throttles and the login lockout, which both identify clients this way.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+
+# CACHE: the API throttles count requests here. The default is per process; with several web processes,
+# point CACHE_URL at a shared cache (redis://127.0.0.1:6379/1, or dbcache://zquant_cache after
+# `manage.py createcachetable`) so that the limits hold for the site as a whole.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 # DATABASES
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
@@ -76,8 +111,10 @@ THIRD_PARTY_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_apscheduler",
+    "axes",
+    "csp",
 ]
-LOCAL_APPS = ["scheduler_app", "marketdata"]
+LOCAL_APPS = ["scheduler_app", "marketdata", "zquant_site.apps.SiteConfig"]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
 MIDDLEWARE = [
@@ -90,6 +127,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a login that axes refused into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "zquant_site.urls"
@@ -109,6 +149,24 @@ TEMPLATES = [
         },
     },
 ]
+
+# LOGIN LOCKOUT (django-axes): the admin login and the API token endpoint both authenticate through these
+# backends. After AXES_FAILURE_LIMIT failed logins in a row for one username from one address, that pair is
+# refused (HTTP 429), even with the right password, until AXES_COOLOFF_MINUTES have passed without another
+# attempt. Attempts are kept in the database, so every web process sees them. A successful login resets
+# the count. `manage.py axes_reset_username NAME` (or axes_reset) lifts a lockout early.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "zquant_site.auth.client_ip"
+AXES_LOCKOUT_CALLABLE = "zquant_site.auth.lockout_response"
+AXES_VERBOSE = False  # no start-up banner on every manage.py command; lockouts are still logged
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -141,6 +199,14 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "scheduler_app.api.exception_handler.exception_handler",
+    # Per client address (anonymous) or per user, counted in the default cache; answered with 429 and
+    # Retry-After. An empty rate turns that throttle off.
+    "DEFAULT_THROTTLE_CLASSES": ["zquant_site.throttles.AnonRateThrottle", "zquant_site.throttles.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("API_THROTTLE_ANON", default="60/minute") or None,
+        "user": env.str("API_THROTTLE_USER", default="600/minute") or None,
+    },
+    "NUM_PROXIES": NUM_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "zquant scheduler API",
@@ -162,7 +228,27 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "scheduler_app.api.schema.add_auth_error_responses",
+        "zquant_site.throttles.add_throttled_responses",
     ],
+}
+
+# CONTENT SECURITY POLICY (django-csp): scripts and styles only from our own origin, so an injected
+# <script>, event handler or style attribute does not run. Pages pass data with json_script and set
+# computed sizes from script (element.style), which the policy allows. Swagger UI has its own, looser
+# policy (zquant_site/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
 }
 
 # LOGGING

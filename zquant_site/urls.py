@@ -1,16 +1,26 @@
 """Root URLs: the admin, the scheduler API and its OpenAPI schema and docs."""
 
+from csp.constants import NONCE
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from zquant_site.auth import TokenView
+
+# Swagger UI's own policy: its icons are data: images, and its page has one inline <style>, which
+# templates/drf_spectacular/swagger_ui.html marks with the request's nonce. Scripts stay 'self': the split
+# view serves the start-up script as a file instead of inline.
+swagger_ui = csp_update({"style-src": [NONCE], "img-src": ["data:"]})(
+    SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+)
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/scheduler/", include("scheduler_app.api.urls", namespace="api")),
-    path("api/v1/auth/token/", obtain_auth_token, name="api-token"),
+    path("api/v1/auth/token/", TokenView.as_view(), name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", swagger_ui, name="api-docs"),
 ]
 
 handler400 = "scheduler_app.api.views.bad_request"

@@ -104,6 +104,7 @@ def test_invalid_cron_is_shown_on_the_field(admin_client):
         ({"task_type": "manual_task"}, "cron_expression", "manual task"),
         ({"timezone": "Mars/Olympus"}, "timezone", "Mars/Olympus"),
         ({"retry_backoff": "0.5"}, "retry_backoff", "at least 1"),
+        ({"description": "x" * 2001}, "description", "at most 2000 characters"),
     ],
 )
 def test_validation_errors_land_on_their_field(admin_client, overrides, field, fragment):
@@ -130,6 +131,7 @@ def test_duplicate_name_is_a_field_error(admin_client):
         {"cron_expression": "61 * * * *"},
         {"task_type": "manual_task"},
         {"timezone": "Mars/Olympus"},
+        {"description": "x" * 2001},
     ],
 )
 def test_admin_and_api_refuse_alike(admin_client, admin_user, overrides):

@@ -75,6 +75,8 @@ CASES = {
     "backoff below one": (lambda a, b, n: base(retry_backoff=0.5), "retry_backoff"),
     "huge max retries": (lambda a, b, n: base(max_retries=2**40), "max_retries"),
     "name too long": (lambda a, b, n: base(name="x" * 101), "name"),
+    "description too long": (lambda a, b, n: base(description="x" * 2001), "description"),
+    "description 2 MB": (lambda a, b, n: base(description="x" * 2 * ONE_MB), "description"),
 }
 
 

@@ -2,6 +2,9 @@
 
 Skipped (with the reason) where /usr/bin/chromium or the playwright package is missing, so the suite
 still runs on a machine without a browser; CI installs both. Playwright never downloads a browser here.
+
+The pages run under the site's Content-Security-Policy, which has no 'unsafe-eval': give
+`page.wait_for_function` a function ("() => ..."), since Playwright polls a bare expression with eval().
 """
 
 from __future__ import annotations

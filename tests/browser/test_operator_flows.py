@@ -38,7 +38,7 @@ def test_create_with_preview_run_now_and_watch_progress(admin_login, scheduler, 
     # A valid one: description and the next five runs, in the task's timezone.
     page.fill("#id_cron_expression", "*/5 * * * *")
     page.wait_for_function(
-        "document.querySelectorAll('#zq-schedule-preview .zq-preview__runs li').length === 5"
+        "() => document.querySelectorAll('#zq-schedule-preview .zq-preview__runs li').length === 5"
         " && document.querySelector('#zq-schedule-preview .zq-preview__error').hidden"
     )
     assert "5 minutes" in page.inner_text("#zq-schedule-preview .zq-preview__description")
@@ -60,7 +60,7 @@ def test_create_with_preview_run_now_and_watch_progress(admin_login, scheduler, 
     page.evaluate("window.__zqSameDocument = true")
     bar = page.locator(f".field-progress_detail [data-zq-progress='{execution.pk}']")
     page.wait_for_function(
-        f"document.querySelector(\".field-progress_detail [data-zq-progress='{execution.pk}']\")"
+        f"() => document.querySelector(\".field-progress_detail [data-zq-progress='{execution.pk}']\")"
         ".getAttribute('data-zq-percent') === '100.0'",
         timeout=30_000,
     )
@@ -118,7 +118,7 @@ def test_dashboard_chart_and_workflow_graph(admin_login, live_server):
     )
 
     page = admin_login("/admin/scheduler_app/scheduledtask/dashboard/")
-    page.wait_for_function("window.zqDashboardChart && window.zqDashboardChart.data.datasets.length === 3")
+    page.wait_for_function("() => window.zqDashboardChart && window.zqDashboardChart.data.datasets.length === 3")
     today = page.evaluate("window.zqDashboardChart.data.datasets.map(d => d.data[d.data.length - 1])")
     assert today == [2, 1, 0]
     box = page.locator("#zq-runs-chart").bounding_box()
@@ -133,10 +133,10 @@ def test_dashboard_chart_and_workflow_graph(admin_login, live_server):
 
     page.goto(f"{live_server.url}/admin/scheduler_app/scheduledtask/{workflow.pk}/change/")
     cy = "document.getElementById('zq-dag').zqCy"
-    page.wait_for_function(f"{cy} && {cy}.nodes().length === 2")
+    page.wait_for_function(f"() => {cy} && {cy}.nodes().length === 2")
     assert page.evaluate(f"{cy}.edges().length") == 1
     assert page.evaluate(f"{cy}.getElementById('{step_a.pk}').data('status')") == "failed"
     # the step editor writes the JSON config: removing the dependency updates the textarea and the graph
     page.select_option("tr[data-index='1'] .zq-step-deps", [])
-    page.wait_for_function(f"{cy}.edges().length === 0")
+    page.wait_for_function(f"() => {cy}.edges().length === 0")
     assert json.loads(page.input_value("#id_config"))["tasks"][1]["dependencies"] == []

@@ -58,7 +58,7 @@ def test_screenshots(admin_login, scheduler, live_server):
     page.fill("#id_name", "收盘后同步")
     page.fill("#id_cron_expression", "30 18 * * 1-5")
     page.fill("#id_config", '{"task_action": "sync_daily_data", "lookback_days": 5}')
-    page.wait_for_function("document.querySelectorAll('#zq-schedule-preview .zq-preview__runs li').length === 5")
+    page.wait_for_function("() => document.querySelectorAll('#zq-schedule-preview .zq-preview__runs li').length === 5")
     page.screenshot(path=OUT / "task-form-preview.png", full_page=True)
 
     _wait(lambda: TaskExecution.objects.filter(pk=progress.pk, progress_percent__gte=30).exists(), 40)
@@ -68,24 +68,24 @@ def test_screenshots(admin_login, scheduler, live_server):
 
     workflow = by_name["编排任务-混合执行示例"]
     page.goto(f"{live_server.url}/admin/scheduler_app/scheduledtask/{workflow.pk}/change/")
-    page.wait_for_function("document.getElementById('zq-dag').zqCy")
+    page.wait_for_function("() => document.getElementById('zq-dag').zqCy")
     page.wait_for_timeout(500)
     page.locator(".field-workflow_editor").screenshot(path=OUT / "workflow-dag.png")
     run = TaskExecution.objects.filter(task=workflow).order_by("-pk").first()
     page.goto(f"{live_server.url}/admin/scheduler_app/taskexecution/{run.pk}/change/")
-    page.wait_for_function("document.getElementById('zq-run-dag') && document.getElementById('zq-run-dag').zqCy")
+    page.wait_for_function("() => document.getElementById('zq-run-dag') && document.getElementById('zq-run-dag').zqCy")
     page.wait_for_timeout(500)
     page.screenshot(path=OUT / "workflow-run.png", full_page=True)
 
     page.goto(f"{live_server.url}/admin/scheduler_app/scheduledtask/dashboard/")
-    page.wait_for_function("window.zqDashboardChart")
+    page.wait_for_function("() => window.zqDashboardChart")
     page.wait_for_timeout(500)
     page.screenshot(path=OUT / "dashboard.png", full_page=True)
 
     chinese = admin_login("/admin/scheduler_app/scheduledtask/dashboard/", locale="zh-CN", width=1600, height=1000)
     chinese.context.add_init_script(CLOSED_SIDEBAR)
     chinese.goto(f"{live_server.url}/admin/scheduler_app/scheduledtask/dashboard/")
-    chinese.wait_for_function("window.zqDashboardChart")
+    chinese.wait_for_function("() => window.zqDashboardChart")
     chinese.wait_for_timeout(500)
     chinese.screenshot(path=OUT / "dashboard-zh.png", full_page=True)
     _wait(lambda: not TaskExecution.objects.filter(status__in=["pending", "running"]).exists(), 60)

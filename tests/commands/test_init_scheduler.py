@@ -74,10 +74,11 @@ def test_workflow_steps_do_not_also_fire_on_their_own():
     assert set(ScheduledTask.objects.filter(pk__in=step_ids).values_list("task_type", flat=True)) == {"manual_task"}
 
 
-def test_demo_admin_prints_password():
+def test_demo_admin_prints_password(rf):
     from django.contrib.auth import authenticate
 
     out = StringIO()
     call_command("demo_admin", "--password", "s3cret-demo", stdout=out)
     assert "username=admin password=s3cret-demo" in out.getvalue()
-    assert authenticate(username="admin", password="s3cret-demo").is_superuser
+    # a login, as the admin's form makes it: the lockout backend needs the request
+    assert authenticate(rf.post("/admin/login/"), username="admin", password="s3cret-demo").is_superuser

@@ -9,9 +9,21 @@
 
   function colour(status) { return COLOURS[status] || COLOURS[""]; }
 
+  /* Cytoscape adds an inline <style> for its container unless an element with this id exists. The
+   * Content-Security-Policy refuses inline styles, so admin.css carries that rule and this marker stands in. */
+  var CYTOSCAPE_STYLESHEET_ID = "__________cytoscape_stylesheet";
+
+  function markCytoscapeStylesheet() {
+    if (document.getElementById(CYTOSCAPE_STYLESHEET_ID)) { return; }
+    var marker = document.createElement("meta");
+    marker.id = CYTOSCAPE_STYLESHEET_ID;
+    document.head.appendChild(marker);
+  }
+
   /* nodes: [{id, label, status, url}], edges: [{source, target}]; returns the Cytoscape instance. */
   function draw(container, nodes, edges) {
     if (!window.cytoscape || !container) { return null; }
+    markCytoscapeStylesheet();
     var ids = new Set(nodes.map(function (node) { return String(node.id); }));
     var elements = nodes.map(function (node) {
       return { data: { id: String(node.id), label: node.label, status: node.status || "", url: node.url || "" } };
