@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('scheduler_app', '0002_schedule_error_child_pid'),
+        ('scheduler_app', '0003_lifecycle_fields'),
     ]
 
     operations = [
