@@ -70,8 +70,8 @@ class Redactor:
         longest_first = sorted(by_value, key=len, reverse=True)  # a value inside a longer one loses
         self._markers = {value: MARKER.format(name=name) for value, name in by_value.items()}
         self._pattern = re.compile("|".join(map(re.escape, longest_first))) if longest_first else None
-        self._byte_markers = {value.encode(): marker.encode() for value, marker in self._markers.items()}
-        self._byte_pattern = re.compile(b"|".join(map(re.escape, self._byte_markers))) if self._markers else None
+        self._byte_markers = {value.encode(): self._markers[value].encode() for value in longest_first}
+        self._byte_pattern = re.compile(b"|".join(map(re.escape, self._byte_markers))) if longest_first else None
 
     def text(self, text: str | None) -> str | None:
         if self._pattern is None or not text:
