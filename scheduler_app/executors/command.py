@@ -149,7 +149,7 @@ def parse_command(config: dict[str, Any]) -> CommandSpec:
             timeout = float(raw_timeout)
 
     executable = ""
-    if argv and not errors:
+    if argv:
         executable, problem = resolve_executable(argv[0], work_dir)
         if problem:
             errors.append(problem)
@@ -470,7 +470,8 @@ class SupervisedCommand:
         self._ask("resume", "resumed")
 
     def _ask(self, action: str, answer: str) -> None:
-        seen = self._answers[answer]
+        with self._changed:
+            seen = self._answers[answer]
         self._send({"action": action})
         self._wait(lambda: self._answers[answer] > seen or self.ended, SUPERVISOR_ANSWER_SECONDS)
 
@@ -517,17 +518,17 @@ def run_command(ctx: ExecutionContext, spec: CommandSpec) -> dict[str, Any]:
     output = TailBuffer(OUTPUT_TAIL_BYTES)
     errors = TailBuffer(STDERR_TAIL_BYTES)
     progress = ProgressReader(read_fd)
+    streams = ((command.process.stdout, (output,)), (command.process.stderr, (output, errors)))
     readers = [
-        threading.Thread(
-            target=_pump, args=(command.process.stdout, (output,), redactor.stream()), name="zquant-command-out"
-        ),
-        threading.Thread(
-            target=_pump, args=(command.process.stderr, (output, errors), redactor.stream()), name="zquant-command-err"
+        *(
+            threading.Thread(
+                target=_pump, args=(stream, kept, redactor.stream()), name="zquant-command-output", daemon=True
+            )
+            for stream, kept in streams
         ),
         progress.thread,
     ]
     for reader in readers:
-        reader.daemon = True
         reader.start()
     seen_version = -1
 
