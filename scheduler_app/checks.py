@@ -66,3 +66,35 @@ def _check_execution_backend() -> list:
             )
         ]
     return []
+
+
+@register(Tags.security)
+def check_command_sandbox(app_configs, **kwargs) -> list:
+    """Who command tasks run as, and whether their secrets and the database are out of their reach."""
+    from scheduler_app.executors.sandbox import ROOT_REFUSED, SandboxError, command_identity, sqlite_files_open_to
+
+    problems = []
+    try:
+        scheduler_settings.SECRETS  # noqa: B018 - read for its validation
+    except ValueError as error:
+        problems.append(Error(str(error), hint="See docs/task-types.md, Secrets.", id="scheduler_app.E007"))
+    try:
+        enabled = scheduler_settings.COMMANDS_ENABLED
+        identity = command_identity()
+    except ValueError as error:
+        return [*problems, Error(str(error), hint="Use true or false.", id="scheduler_app.E007")]
+    except SandboxError as error:
+        # Running as root matters only where command tasks may run; a wrong user is wrong anyway.
+        if enabled or error.check_id != ROOT_REFUSED:
+            problems.append(Error(error.message, id=error.check_id))
+        return problems
+    if enabled and identity is not None and (exposed := sqlite_files_open_to(identity)):
+        problems.append(
+            Warning(
+                f"The database files {', '.join(exposed)} can be read or written by {identity.name}, the user "
+                "command tasks run as (they hold every task, user and API token).",
+                hint="chmod 600 them (the scheduler's user must own them).",
+                id="scheduler_app.W002",
+            )
+        )
+    return problems

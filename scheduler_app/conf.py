@@ -7,11 +7,17 @@ so `override_settings` and the pytest `settings` fixture work everywhere.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from django.conf import settings
 
 _MISSING = object()
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+SECRET_PREFIX = "SCHEDULER_SECRET_"
+SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _raw(name: str, default: Any) -> Any:
@@ -25,6 +31,23 @@ def _int(name: str, default: int) -> int:
 
 def _float(name: str, default: float) -> float:
     return float(_raw(name, default))
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = _raw(name, default)
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"SCHEDULER_{name} must be true or false, not {value!r}")
+
+
+def _text_or_none(name: str) -> str | None:
+    value = _raw(name, None)
+    return None if value is None else str(value).strip() or None
 
 
 def _list(name: str, default: list[str] | None) -> list[str] | None:
@@ -58,9 +81,60 @@ class SchedulerSettings:
         return _int("MAX_CONFIG_BYTES", 65536)
 
     @property
+    def COMMANDS_ENABLED(self) -> bool:
+        """Whether command tasks may be saved and run at all. Off by default: a command task runs any
+        program the scheduler's host has, so a site turns them on knowingly (and restricts them with
+        COMMAND_ALLOWLIST, and runs them as COMMAND_USER)."""
+        return _bool("COMMANDS_ENABLED", False)
+
+    @property
     def COMMAND_ALLOWLIST(self) -> list[str] | None:
         """Executables a command task may run (names or absolute paths); unset means any."""
         return _list("COMMAND_ALLOWLIST", None)
+
+    @property
+    def COMMAND_USER(self) -> str | None:
+        """The user (name or uid) command tasks run as; unset: the scheduler's own user."""
+        return _text_or_none("COMMAND_USER")
+
+    @property
+    def COMMAND_GROUP(self) -> str | None:
+        """The primary group (name or gid) of command tasks; unset: COMMAND_USER's own group."""
+        return _text_or_none("COMMAND_GROUP")
+
+    @property
+    def ALLOW_ROOT_COMMANDS(self) -> bool:
+        """Accept command tasks running as root (no COMMAND_USER while the scheduler is root): for a
+        demo or a throw-away machine only, since a root command can read every secret there."""
+        return _bool("ALLOW_ROOT_COMMANDS", False)
+
+    @property
+    def SECRETS(self) -> dict[str, str]:
+        """Values command tasks may receive by name (`env_from`), never stored in a task: the dict
+        SCHEDULER_SECRETS (a JSON object when it comes from the environment) and one setting per
+        secret, SCHEDULER_SECRET_<NAME>. Names are case-insensitive (kept lower-case)."""
+        raw = _raw("SECRETS", {})
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                raise ValueError("SCHEDULER_SECRETS must be a JSON object of name: text pairs") from None
+        if not isinstance(raw, dict):
+            raise ValueError("SCHEDULER_SECRETS must be an object (dict) of name: text pairs")
+        pairs = list(raw.items())
+        pairs += [
+            (key[len(SECRET_PREFIX) :], getattr(settings, key))
+            for key in dir(settings)
+            if key.startswith(SECRET_PREFIX)
+        ]
+        secrets: dict[str, str] = {}
+        for name, value in pairs:
+            if not isinstance(name, str) or not SECRET_NAME.match(name):
+                raise ValueError(f"the secret name {name!r} is not a valid name (letters, digits and _)")
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"the secret {name!r} must be a non-empty text")
+            secrets[name.lower()] = value
+        return secrets
 
     @property
     def HEARTBEAT_SECONDS(self) -> float:

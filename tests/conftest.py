@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.core.cache import cache
 
 from tests.factories import ScheduledTaskFactory, TaskExecutionFactory
+
+# The suite runs command tasks, as root in CI: it turns them on explicitly, in this process and in the
+# scheduler and Celery processes it starts (they inherit this environment).
+COMMAND_TEST_SETTINGS = {"SCHEDULER_COMMANDS_ENABLED": "true", "SCHEDULER_ALLOW_ROOT_COMMANDS": "true"}
+os.environ.update(COMMAND_TEST_SETTINGS)
+
+
+@pytest.fixture(autouse=True)
+def commands_allowed(settings):
+    for name, value in COMMAND_TEST_SETTINGS.items():
+        setattr(settings, name, value)
 
 
 @pytest.fixture(autouse=True)

@@ -90,6 +90,10 @@ elif _db["ENGINE"] == "django.db.backends.sqlite3":
     # Tests use a file, one per test process: scheduler processes started by tests and worker threads
     # must share the test database, which an in-memory SQLite database cannot do.
     _db["TEST"] = {"NAME": os.path.join(tempfile.gettempdir(), f"zquant-test-{os.getpid()}.sqlite3")}
+    # The database holds every task, user and API token: readable by the site's user only. SQLite
+    # creates it with the umask's mode (usually 644) and gives -wal/-shm the database's mode.
+    if _db["NAME"] != ":memory:" and not os.path.exists(_db["NAME"]):
+        os.close(os.open(_db["NAME"], os.O_CREAT | os.O_WRONLY, 0o600))
 _db["CONN_HEALTH_CHECKS"] = True
 _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

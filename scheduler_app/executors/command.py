@@ -1,16 +1,23 @@
-"""Command tasks (`config.command`): run a program as an argv list, in its own process group.
+"""Command tasks (`config.command`): run a program as an argv list, under a supervisor process.
 
 Never through a shell: the command line is split with shlex (or given as a list), so `;`, `$(...)`
 and backticks reach the program as literal arguments. `python` / `python3` mean this project's
-interpreter (sys.executable); other names are looked up on a fixed safe PATH, and
-SCHEDULER_COMMAND_ALLOWLIST (names or absolute paths) can restrict what may run at all.
+interpreter (sys.executable); other names are looked up on a fixed safe PATH. Command tasks are off
+unless SCHEDULER_COMMANDS_ENABLED; SCHEDULER_COMMAND_ALLOWLIST (names or absolute paths) can restrict
+what may run. Every rule of a command config lives in parse_command, which both the save-time
+validation (the executor's validate_config) and the run use.
+
+Each run has its own supervisor (supervisor.py): a child subreaper that starts the command as
+SCHEDULER_COMMAND_USER (sandbox.py), pauses (SIGSTOP / SIGCONT), terminates (SIGTERM, then SIGKILL
+after a grace) and finally kills everything the command started, also processes that left its process
+group (setsid, double fork). Its death, or the scheduler's, ends the run's processes too.
 
 The child gets a minimal environment (never the server's: no DATABASE_URL, SECRET_KEY or any other
-variable of the scheduler), a private HOME/TMPDIR removed afterwards, ZQUANT_EXECUTION_ID and
-ZQUANT_PROGRESS_FD (a pipe for JSON progress lines, see scheduler_app.client), plus `env` from the
-config. Terminate and timeout signal the whole process group: SIGTERM, then SIGKILL after a grace;
-pause sends SIGSTOP / SIGCONT and does not count toward the timeout. stdout and stderr are read by
-two threads into bounded buffers: only the last 64 KiB is kept (output_tail), whatever the volume.
+variable of the scheduler), a private HOME/TMPDIR owned by the user it runs as and removed afterwards,
+ZQUANT_EXECUTION_ID and ZQUANT_PROGRESS_FD (a pipe for JSON progress lines, see scheduler_app.client),
+the config's `env` and the secrets it names in `env_from` (command_secrets.py), whose values are
+redacted from everything kept of the run. Pause does not count toward the timeout. stdout and stderr
+are read by two threads into bounded buffers: only the last 64 KiB is kept (output_tail).
 """
 
 from __future__ import annotations
@@ -18,15 +25,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -37,6 +43,14 @@ from django.utils.translation import gettext as _
 from scheduler_app.conf import scheduler_settings
 from scheduler_app.exceptions import ConfigError, ExecutionFailed, ExecutionStopped
 from scheduler_app.executors.base import RunContext
+from scheduler_app.executors.command_secrets import Redactor, StreamRedactor, parse_env_from, secret_values
+from scheduler_app.executors.sandbox import (
+    CommandIdentity,
+    SandboxError,
+    command_identity,
+    env_name_problem,
+    private_home,
+)
 
 OUTPUT_TAIL_BYTES = 64 * 1024
 STDERR_TAIL_BYTES = 16 * 1024
@@ -49,9 +63,11 @@ READER_JOIN_SECONDS = 5.0
 DEFAULT_TIMEOUT_SECONDS = 3600  # zquant's default; a task's own timeout_seconds may be shorter
 SYSTEM_PATH = ("/usr/local/bin", "/usr/bin", "/bin")
 PYTHON_NAMES = ("python", "python3")
-RESERVED_ENV = ("ZQUANT_EXECUTION_ID", "ZQUANT_PROGRESS_FD")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_ENV_VALUE = 32 * 1024
+SUPERVISOR = Path(__file__).with_name("supervisor.py")
+SUPERVISOR_START_SECONDS = 30.0  # the supervisor reports the command started (or why not) within this
+SUPERVISOR_ANSWER_SECONDS = 5.0  # pause and resume are answered within this
+SUPERVISOR_EXIT_SECONDS = 15.0  # after a stop's grace: killing, reaping and exiting take at most this
 
 
 def safe_path() -> str:
@@ -68,11 +84,14 @@ class CommandSpec:
     executable: str
     work_dir: Path
     env: dict[str, str] = field(default_factory=dict)
+    env_from: dict[str, str] = field(default_factory=dict)  # variable name -> secret name
     timeout: float | None = DEFAULT_TIMEOUT_SECONDS
 
 
 def parse_command(config: dict[str, Any]) -> CommandSpec:
     """The CommandSpec of a command config; raises ConfigError listing every problem."""
+    if not scheduler_settings.COMMANDS_ENABLED:
+        raise ConfigError(_("Command tasks are turned off on this server (SCHEDULER_COMMANDS_ENABLED)."))
     errors: list[str] = []
     raw = config.get("command")
     argv: list[str] = []
@@ -108,14 +127,18 @@ def parse_command(config: dict[str, Any]) -> CommandSpec:
             errors.append(_("env must be an object of NAME: value text pairs."))
         else:
             for name, value in raw_env.items():
-                if not ENV_NAME.match(str(name)):
-                    errors.append(_("env: %(name)r is not a valid variable name.") % {"name": name})
-                elif name in RESERVED_ENV:
-                    errors.append(_("env: %(name)s is set by the scheduler.") % {"name": name})
+                problem = env_name_problem(name)
+                if problem:
+                    errors.append(_("env: %(problem)s") % {"problem": problem})
                 elif not isinstance(value, str) or len(value) > MAX_ENV_VALUE or "\x00" in value:
                     errors.append(_("env: the value of %(name)s must be text.") % {"name": name})
                 else:
                     env[name] = value
+
+    env_from, problems = parse_env_from(config.get("env_from"))
+    errors.extend(problems)
+    for name in sorted(env.keys() & env_from.keys()):
+        errors.append(_("%(name)s is set in both env and env_from.") % {"name": name})
 
     timeout: float | None = DEFAULT_TIMEOUT_SECONDS
     raw_timeout = config.get("timeout_seconds")
@@ -126,13 +149,21 @@ def parse_command(config: dict[str, Any]) -> CommandSpec:
             timeout = float(raw_timeout)
 
     executable = ""
-    if argv and not errors:
+    if argv:
         executable, problem = resolve_executable(argv[0], work_dir)
         if problem:
             errors.append(problem)
     if errors:
         raise ConfigError(errors)
-    return CommandSpec(text=text, argv=tuple(argv), executable=executable, work_dir=work_dir, env=env, timeout=timeout)
+    return CommandSpec(
+        text=text,
+        argv=tuple(argv),
+        executable=executable,
+        work_dir=work_dir,
+        env=env,
+        env_from=env_from,
+        timeout=timeout,
+    )
 
 
 def resolve_executable(token: str, work_dir: Path) -> tuple[str, str | None]:
@@ -173,8 +204,12 @@ def validate_command_config(config: dict[str, Any]) -> list[str]:
     return []
 
 
-def child_environment(spec: CommandSpec, *, execution_id: int, progress_fd: int, home: str) -> dict[str, str]:
-    """The whole environment of the child: nothing is inherited from the server process."""
+def child_environment(
+    spec: CommandSpec, *, execution_id: int, progress_fd: int, home: str, secrets: dict[str, str]
+) -> dict[str, str]:
+    """The whole environment of the child: nothing is inherited from the server process.
+
+    `secrets` maps secret names to their values (those of `spec.env_from`)."""
     env = {
         "PATH": safe_path(),
         "HOME": home,
@@ -187,6 +222,7 @@ def child_environment(spec: CommandSpec, *, execution_id: int, progress_fd: int,
         "PYTHONUNBUFFERED": "1",
     }
     env.update(spec.env)
+    env.update({name: secrets[secret] for name, secret in spec.env_from.items()})
     env["ZQUANT_EXECUTION_ID"] = str(execution_id)
     env["ZQUANT_PROGRESS_FD"] = str(progress_fd)
     return env
@@ -221,15 +257,21 @@ class TailBuffer:
         return ("…" + text.lstrip("\ufffd")) if truncated else text
 
 
-def _pump(stream: IO[bytes], buffers: tuple[TailBuffer, ...]) -> None:
+def _pump(stream: IO[bytes], buffers: tuple[TailBuffer, ...], redactor: StreamRedactor) -> None:
     fd = stream.fileno()
+
+    def keep(data: bytes) -> None:
+        if data:
+            for buffer in buffers:
+                buffer.write(data)
+
     try:
         while chunk := os.read(fd, 65536):
-            for buffer in buffers:
-                buffer.write(chunk)
+            keep(redactor.feed(chunk))
     except OSError:
         pass
     finally:
+        keep(redactor.flush())
         with contextlib.suppress(OSError):
             stream.close()
 
@@ -301,81 +343,189 @@ class _LineReader:
                 buffer, dropping = b"", True
 
 
-class ProcessGroup:
-    """The child and everything it started: signalled as one group, reaped without pid reuse."""
+class SupervisedCommand:
+    """The scheduler's side of one run's supervisor (supervisor.py): start, pause, stop, wait.
 
-    def __init__(self, process: subprocess.Popen) -> None:
+    Requests go to the supervisor's stdin as JSON lines; its events (started, paused, resumed,
+    exit, error) come back on a pipe of their own. The supervisor's stdout and stderr are the
+    command's. Closing its stdin, or this process dying, makes it kill whatever is left and exit.
+    """
+
+    def __init__(self, process: subprocess.Popen, events_fd: int) -> None:
         self.process = process
-        self.pgid = process.pid  # start_new_session=True: the child leads its own group
+        self.pid: int | None = None  # the command's pid, which is also its process group
+        self.exit_code: int | None = None
+        self.start_error: str | None = None
+        self.left: list[int] = []
+        self.ended = False  # the supervisor reported the exit, or is gone
+        self._answers: dict[str, int] = {"paused": 0, "resumed": 0}
+        self._changed = threading.Condition()
+        self._events = os.fdopen(events_fd, "rb")
+        self._thread = threading.Thread(target=self._read_events, name="zquant-command-events", daemon=True)
+        self._thread.start()
 
-    def signal(self, signum: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pgid, signum)
-
-    def exited(self) -> bool:
-        """Whether the leader exited, without reaping it: its zombie keeps the group id reserved."""
-        if self.process.returncode is not None:
-            return True
-        if not hasattr(os, "waitid"):  # pragma: no cover - not Linux
-            return self.process.poll() is not None
+    @classmethod
+    def start(
+        cls,
+        spec: CommandSpec,
+        *,
+        env: dict[str, str],
+        identity: CommandIdentity | None,
+        progress_fd: int,
+    ) -> SupervisedCommand:
+        """Start the supervisor and hand it the launch spec (on its stdin, never in argv or environ)."""
+        events_read, events_write = os.pipe()
         try:
-            return os.waitid(os.P_PID, self.process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-        except ChildProcessError:
-            return True
+            process = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(SUPERVISOR), str(events_write)],
+                env={},
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(events_write, progress_fd),
+                start_new_session=True,
+            )
+        except OSError:
+            os.close(events_read)
+            raise
+        finally:
+            os.close(events_write)
+        command = cls(process, events_read)
+        command._send(
+            {
+                "argv": [spec.executable, *spec.argv[1:]],
+                "executable": spec.executable,
+                "work_dir": str(spec.work_dir),
+                "env": env,
+                "pass_fds": [progress_fd],
+                "user": identity.uid if identity else None,
+                "group": identity.gid if identity else None,
+                "groups": list(identity.groups) if identity else None,
+            }
+        )
+        return command
+
+    def _send(self, message: dict[str, Any]) -> None:
+        stdin = self.process.stdin
+        if stdin is None or stdin.closed:
+            return
+        with contextlib.suppress(OSError, ValueError):  # the supervisor is gone: its exit tells why
+            stdin.write(json.dumps(message).encode() + b"\n")
+            stdin.flush()
+
+    def _read_events(self) -> None:
+        try:
+            for line in self._events:
+                with contextlib.suppress(ValueError):
+                    self._on_event(json.loads(line))
+        except OSError:
+            pass
+        finally:
+            with self._changed:
+                self.ended = True
+                self._changed.notify_all()
+            with contextlib.suppress(OSError):
+                self._events.close()
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        with self._changed:
+            kind = event.get("event")
+            if kind == "started":
+                self.pid = int(event["pid"])
+            elif kind == "error":
+                self.start_error = str(event.get("message"))
+            elif kind in self._answers:
+                self._answers[kind] += 1
+            elif kind == "exit":
+                self.exit_code = event.get("code")
+                self.left = list(event.get("left") or [])
+                self.ended = True
+            self._changed.notify_all()
+
+    def _wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(predicate, timeout)
+
+    def wait_started(self, *, program: str, identity: CommandIdentity | None) -> int:
+        """The command's pid once it runs; raises ExecutionFailed when it could not be started."""
+        self._wait(lambda: self.pid is not None or self.start_error is not None or self.ended, SUPERVISOR_START_SECONDS)
+        if self.pid is not None:
+            return self.pid
+        who = f" as {identity.name}" if identity else ""
+        if self.start_error is not None:
+            raise ExecutionFailed(f"could not start {program!r}{who}: {self.start_error}")
+        raise ExecutionFailed(f"could not start {program!r}{who}: its supervisor did not start it")
+
+    def wait_ended(self, timeout: float) -> bool:
+        return self._wait(lambda: self.ended, timeout)
 
     def pause(self) -> None:
-        self.signal(signal.SIGSTOP)
+        """Stop the command's group at once, then everything else of the run (the supervisor's answer)."""
+        if self.pid is not None:  # its group id stays reserved until the supervisor is done
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGSTOP)
+        self._ask("pause", "paused")
 
     def resume(self) -> None:
-        self.signal(signal.SIGCONT)
+        self._ask("resume", "resumed")
+
+    def _ask(self, action: str, answer: str) -> None:
+        with self._changed:
+            seen = self._answers[answer]
+        self._send({"action": action})
+        self._wait(lambda: self._answers[answer] > seen or self.ended, SUPERVISOR_ANSWER_SECONDS)
 
     def stop(self, grace: float) -> None:
-        """SIGTERM to the group (continued if stopped), SIGKILL once the grace has passed."""
-        self.signal(signal.SIGTERM)
-        self.signal(signal.SIGCONT)
-        deadline = time.monotonic() + grace
-        while not self.exited() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        """SIGTERM to everything of the run; SIGKILL to what is left once `grace` has passed."""
+        self._send({"action": "stop", "grace": grace})
+        self.wait_ended(grace + SUPERVISOR_EXIT_SECONDS)
 
-    def reap(self) -> int:
-        """Kill whatever is left of the group, then collect the leader's exit code."""
-        self.signal(signal.SIGKILL)
-        return self.process.wait()
+    def close(self) -> int | None:
+        """Make sure nothing of the run is left and the supervisor has exited; the command's exit code."""
+        if self.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()  # the end of its requests: kill whatever is left
+        try:
+            self.process.wait(SUPERVISOR_EXIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._thread.join(READER_JOIN_SECONDS)
+        return self.exit_code
 
 
 def run_command(ctx: RunContext, spec: CommandSpec) -> dict[str, Any]:
     """Run `spec` for the execution of `ctx`; returns the result or raises (see the module docstring)."""
     ctx.limit_time(spec.timeout)
-    home = tempfile.mkdtemp(prefix=f"zquant-exec-{ctx.execution_id}-")
+    try:
+        identity = command_identity()
+    except SandboxError as error:
+        raise ExecutionFailed(error.message) from None
+    secrets = secret_values(spec.env_from)
+    redactor = Redactor(secrets)
+    home = private_home(ctx.execution_id, identity)
     read_fd, write_fd = os.pipe()
-    env = child_environment(spec, execution_id=ctx.execution_id, progress_fd=write_fd, home=home)
+    env = child_environment(spec, execution_id=ctx.execution_id, progress_fd=write_fd, home=home, secrets=secrets)
     started = time.monotonic()
     try:
-        process = subprocess.Popen(
-            [spec.executable, *spec.argv[1:]],
-            cwd=spec.work_dir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            pass_fds=(write_fd,),
-            start_new_session=True,
-        )
+        command = SupervisedCommand.start(spec, env=env, identity=identity, progress_fd=write_fd)
     except OSError as error:
         os.close(read_fd)
         shutil.rmtree(home, ignore_errors=True)
         raise ExecutionFailed(f"could not start {spec.argv[0]!r}: {error}") from error
     finally:
         os.close(write_fd)
-    ctx.logger.info("execution #%s: started pid %s: %s", ctx.execution_id, process.pid, spec.text)
-    group = ProcessGroup(process)
-    ctx.set_child_process(group.pgid)
     output = TailBuffer(OUTPUT_TAIL_BYTES)
     errors = TailBuffer(STDERR_TAIL_BYTES)
     progress = ProgressReader(read_fd)
+    streams = ((command.process.stdout, (output,)), (command.process.stderr, (output, errors)))
     readers = [
-        threading.Thread(target=_pump, args=(process.stdout, (output,)), name="zquant-command-out", daemon=True),
-        threading.Thread(target=_pump, args=(process.stderr, (output, errors)), name="zquant-command-err", daemon=True),
+        *(
+            threading.Thread(
+                target=_pump, args=(stream, kept, redactor.stream()), name="zquant-command-output", daemon=True
+            )
+            for stream, kept in streams
+        ),
         progress.thread,
     ]
     for reader in readers:
@@ -389,8 +539,8 @@ def run_command(ctx: RunContext, spec: CommandSpec) -> dict[str, Any]:
             ctx.progress(
                 processed=_int_or_none(pending.get("processed")),
                 total=_int_or_none(pending.get("total")),
-                current_item=_str_or_none(pending.get("current_item")),
-                message=_str_or_none(pending.get("message")),
+                current_item=redactor.text(_str_or_none(pending.get("current_item"))),
+                message=redactor.text(_str_or_none(pending.get("message"))),
                 percent=_float_or_none(pending.get("percent")),
                 check=False,
                 force=force,
@@ -400,18 +550,31 @@ def run_command(ctx: RunContext, spec: CommandSpec) -> dict[str, Any]:
             ctx.set_output(output.text(), force=force)
 
     try:
-        while not group.exited():
+        pid = command.wait_started(program=spec.argv[0], identity=identity)
+        ctx.logger.info(
+            "execution #%s: started pid %s%s: %s",
+            ctx.execution_id,
+            pid,
+            f" as {identity.name}" if identity else "",
+            spec.text,
+        )
+        ctx.set_child_process(pid)  # it leads its own process group
+        while not command.ended:
             report()
-            ctx.check(on_pause=group.pause, on_resume=group.resume)
-            time.sleep(POLL_SECONDS)
+            ctx.check(on_pause=command.pause, on_resume=command.resume)
+            command.wait_ended(POLL_SECONDS)
     except BaseException as stop:
-        reason = stop.message if isinstance(stop, ExecutionStopped) else repr(stop)
-        ctx.logger.info("execution #%s: stopping process group %s (%s)", ctx.execution_id, group.pgid, reason)
-        group.stop(KILL_GRACE_SECONDS)
+        if command.pid is not None:
+            reason = stop.message if isinstance(stop, ExecutionStopped) else repr(stop)
+            ctx.logger.info("execution #%s: stopping pid %s and all it started (%s)", ctx.execution_id, pid, reason)
+            command.stop(KILL_GRACE_SECONDS)
         raise
     finally:
-        exit_code = group.reap()
-        ctx.set_child_process(None)
+        exit_code = command.close()
+        if command.pid is not None:
+            ctx.set_child_process(None)
+        if command.left:
+            ctx.logger.warning("execution #%s: processes %s would not die", ctx.execution_id, command.left)
         for reader in readers:
             reader.join(READER_JOIN_SECONDS)
             if reader.is_alive():
@@ -420,9 +583,13 @@ def run_command(ctx: RunContext, spec: CommandSpec) -> dict[str, Any]:
         ctx.flush()
         shutil.rmtree(home, ignore_errors=True)
 
+    if exit_code is None:
+        raise ExecutionFailed(
+            f"the supervisor of the command ended without its exit code (exit status {command.process.returncode})"
+        )
     duration = round(time.monotonic() - started, 3)
     result = {
-        **progress.result,
+        **redactor.value(progress.result),
         "success": exit_code == 0,
         "exit_code": exit_code,
         "command": spec.text,

@@ -229,6 +229,7 @@ def test_a_killed_worker_leaves_an_orphan_that_is_retried_on_a_new_worker(celery
     )
     assert running.worker == first.hostname
     child = running.child_pid
+    wait_for(lambda: (tmp_path / "started-once").exists(), 5, message="the command to begin its work")
     first.kill9()
     orphan = wait_status(running, "terminated", timeout=10)
     assert "orphaned" in orphan.error_message, orphan.error_message
@@ -272,6 +273,7 @@ def test_a_worker_without_heartbeats_is_orphaned_and_its_late_end_changes_nothin
         15,
         message="the command to run on w1",
     )
+    wait_for(lambda: (tmp_path / "started-once").exists(), 5, message="the command to begin its work")
     os.kill(worker.pid, signal.SIGSTOP)  # alive but silent: a hung machine, a network partition
     try:
         orphan = wait_status(running, "terminated", timeout=12)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -114,3 +117,46 @@ def fast(monkeypatch):
     monkeypatch.setattr(ExecutionContext, "pause_poll", 0.02)
     monkeypatch.setattr(command, "KILL_GRACE_SECONDS", 1.0)
     monkeypatch.setattr(runs, "FINISH_RETRY_DELAYS", (0.0, 0.0, 0.0))
+
+
+def start_time(pid: int) -> int | None:
+    """The start time of process `pid` (clock ticks since boot), None when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2 :].split()[19])
+
+
+def process_state(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2 :].split()[0]
+
+
+class Tracked:
+    """Processes a test saw (pid and start time, so a reused pid is not mistaken for them)."""
+
+    def __init__(self) -> None:
+        self.processes: dict[int, int] = {}
+
+    def add(self, *pids: int) -> None:
+        for pid in pids:
+            started = start_time(pid)
+            assert started is not None, f"process {pid} is not running"
+            self.processes[pid] = started
+
+    def alive(self) -> list[int]:
+        """The tracked processes that still run (zombies count as gone)."""
+        return [
+            pid
+            for pid, started in self.processes.items()
+            if start_time(pid) == started and process_state(pid) not in ("Z", "X", None)
+        ]
+
+    def kill_all(self) -> None:
+        for pid in self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

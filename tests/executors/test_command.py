@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import sys
 import time
 import tracemalloc
 
 import pytest
 
+from scheduler_app.executors import validate_config
 from scheduler_app.executors.base import ConfigError
 from scheduler_app.executors.command import OUTPUT_TAIL_BYTES, parse_command
 from tests.executors.helpers import (
@@ -238,3 +241,104 @@ def test_invalid_command_config_fails_the_run_cleanly():
     execution = run_config({"command": "no-such-program-zq --x"}, max_retries=0)
     assert execution.status == "failed"
     assert "not found" in execution.error_message
+
+
+# ---------------------------------------------------------------------- what a config may ask for
+# validate_config is the check the API and the admin run at save time; the run shares it (parse_command).
+
+
+def test_command_tasks_are_off_unless_the_site_turns_them_on(settings):
+    settings.SCHEDULER_COMMANDS_ENABLED = False
+    errors = validate_config("manual_task", {"command": "python -c pass"})
+    assert errors == ["Command tasks are turned off on this server (SCHEDULER_COMMANDS_ENABLED)."]
+    assert validate_config("manual_task", {"task_action": "example_task"}) == []
+    execution = run_config({"command": "python -c pass"}, max_retries=0)
+    assert execution.status == "failed"
+    assert "SCHEDULER_COMMANDS_ENABLED" in execution.error_message
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "LD_PRELOAD",
+        "LD_LIBRARY_PATH",
+        "LD_AUDIT",
+        "PYTHONPATH",
+        "PYTHONSTARTUP",
+        "PYTHONHOME",
+        "PYTHONBREAKPOINT",
+        "PERL5LIB",
+        "PERL5OPT",
+        "RUBYOPT",
+        "NODE_OPTIONS",
+        "BASH_ENV",
+        "ENV",
+        "IFS",
+        "GCONV_PATH",
+        "LOCPATH",
+        "HOSTALIASES",
+        "MALLOC_CHECK_",
+        "GLIBC_TUNABLES",
+        "JAVA_TOOL_OPTIONS",
+    ],
+)
+def test_loader_and_interpreter_variables_are_refused(name):
+    errors = validate_config("common_task", {"command": "python -c pass", "env": {name: "x"}})
+    assert errors == [f"env: {name} changes which code a program loads or runs, so a task may not set it."]
+
+
+@pytest.mark.parametrize("name", ["PATH", "HOME", "TMPDIR", "ZQUANT_EXECUTION_ID", "ZQUANT_ANYTHING"])
+def test_variables_the_scheduler_sets_are_refused(name):
+    assert validate_config("manual_task", {"command": "python -c pass", "env": {name: "x"}}) == [
+        f"env: {name} is set by the scheduler."
+    ]
+
+
+@pytest.mark.parametrize("name", ["1ST", "A-B", "A B", "", "É", "A=B", "X" * 256])
+def test_env_names_must_be_posix_names(name):
+    [error] = validate_config("manual_task", {"command": "python -c pass", "env": {name: "x"}})
+    assert "is not a valid variable name" in error
+
+
+def test_ordinary_variables_pass():
+    config = {"command": "python -c pass", "env": {"REPORT_DATE": "20240628", "LANG": "zh_CN.UTF-8", "tz_name": "x"}}
+    assert validate_config("manual_task", config) == []
+
+
+PRELOADED = """
+#include <stdio.h>
+#include <stdlib.h>
+__attribute__((constructor)) static void preloaded(void) {
+    FILE *marker = fopen(getenv("ZQ_MARKER"), "w");
+    if (marker) fclose(marker);
+}
+"""
+
+
+def test_ld_preload_no_longer_reaches_an_allow_listed_program(settings, tmp_path):
+    # The bypass that was found: an allow-listed program ran a library's constructor via LD_PRELOAD.
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("no C compiler to build the preloaded library")
+    source, library, marker = tmp_path / "preloaded.c", tmp_path / "preloaded.so", tmp_path / "preloaded"
+    source.write_text(PRELOADED)
+    subprocess.run([compiler, "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
+    settings.SCHEDULER_COMMAND_ALLOWLIST = "/bin/true"
+    env = {"LD_PRELOAD": str(library), "ZQ_MARKER": str(marker)}
+    execution = run_config({"command": "/bin/true", "env": env}, max_retries=0)
+    assert execution.status == "failed"
+    assert "LD_PRELOAD changes which code" in execution.error_message
+    assert not marker.exists()
+    subprocess.run(["/bin/true"], env=env, check=True)  # the library works: the refusal is what stopped it
+    assert marker.exists()
+
+
+def test_the_allowlist_is_checked_at_save_time(settings):
+    settings.SCHEDULER_COMMAND_ALLOWLIST = "python"
+    assert validate_config("manual_task", {"command": "python -m scheduler_app.jobs.example_job"}) == []
+    assert validate_config("common_task", {"command": "sh -c 'id'"}) == [
+        "The program 'sh' is not in SCHEDULER_COMMAND_ALLOWLIST."
+    ]
+    assert validate_config("common_task", {"command": ["/bin/sh", "-c", "id"]}) == [
+        "The program '/bin/sh' is not in SCHEDULER_COMMAND_ALLOWLIST."
+    ]

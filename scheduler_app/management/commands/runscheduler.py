@@ -6,6 +6,7 @@ import signal
 from django.core.management.base import BaseCommand, CommandError
 
 from scheduler_app.conf import scheduler_settings
+from scheduler_app.executors.sandbox import harden_scheduler_process
 from scheduler_app.scheduling.engine import reuse_connections
 from scheduler_app.scheduling.manager import SchedulerManager
 
@@ -25,6 +26,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         logging.getLogger("scheduler_app").setLevel(options["log_level"])
+        # First: this process holds the site's secrets (environment, database connection), and the
+        # commands it starts must not read them through /proc.
+        harden_scheduler_process()
         for name in ("pool_size", "poll_seconds", "max_seconds"):
             if options[name] is not None and options[name] <= 0:
                 raise CommandError(f"--{name.replace('_', '-')} must be positive")
