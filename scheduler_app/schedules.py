@@ -25,8 +25,8 @@ at the jump minute (`0 1-3 * * *` starts twice at 03:00 in New York). Here every
 of its own, so that none is merged away by the (task, scheduled_for) key and the trigger's fire
 times stay strictly increasing: the runs due at a jump fire at the jump instant plus 0, 1, 2, ...
 microseconds, in planned order (the owed runs first, the job's own run at the jump minute last).
-The task's overlap policy then decides what happens when they are due together. `dst_owed_run()`
-tells, for a fire instant, which skipped wall time it was owed for.
+Each is thus its own occurrence for the scheduler to record; `dst_owed_run()` tells, for a fire
+instant, which skipped wall time it was owed for.
 
 Search: field by field on the wall clock (month, then the matching days of the month by calendar
 arithmetic, then hour, then minute), then mapped to an instant. The Gregorian calendar repeats
