@@ -55,7 +55,11 @@ class Decision:
     @property
     def reason(self) -> str:
         """Why an occurrence is skipped (or a request refused), in the words the rows and logs use."""
-        return f"run #{self.blocking} was still active (overlap policy: skip)" if self.blocking else ""
+        if self.verdict not in (Verdict.SKIP, Verdict.REFUSE):
+            return ""
+        if self.blocking:
+            return f"run #{self.blocking} was still active (overlap policy: skip)"
+        return "another occurrence due at the same instant runs (overlap policy: skip)"
 
 
 __all__ = ["ActiveRun", "Decision", "Situation", "Verdict", "overlap_decide"]
@@ -69,14 +73,17 @@ def overlap_decide(*, policy: str, situation: Situation, active: Sequence[Active
         policy = "skip"
     if not active or policy == "allow":
         return Decision(Verdict.START)
-    first = min(run.id for run in active)
+    # Runs not written yet (an occurrence due at the same instant, id 0) hold back but cannot be stopped.
+    written = [run.id for run in active if run.id]
+    first = min(written) if written else None
     if situation is Situation.QUEUED:
         started = tuple(sorted(run.id for run in active if run.started))
         if not started:
             return Decision(Verdict.START)
-        return Decision(Verdict.WAIT, replace=started if policy == "replace" else (), blocking=started[0])
+        stoppable = tuple(pk for pk in started if pk) if policy == "replace" else ()
+        return Decision(Verdict.WAIT, replace=stoppable, blocking=stoppable[0] if stoppable else first)
     if policy == "skip":
         verdict = Verdict.REFUSE if situation is Situation.REQUEST else Verdict.SKIP
         return Decision(verdict, blocking=first)
-    replace = tuple(sorted(run.id for run in active)) if policy == "replace" else ()
+    replace = tuple(sorted(run.id for run in active if run.id)) if policy == "replace" else ()
     return Decision(Verdict.QUEUE, replace=replace, blocking=first)

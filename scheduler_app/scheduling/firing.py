@@ -17,6 +17,7 @@ from scheduler_app.runtime import transitions
 from scheduler_app.runtime.clock import db_now
 from scheduler_app.runtime.overlap import Situation, Verdict, overlap_decide
 from scheduler_app.runtime.transitions import PlannedOccurrence
+from scheduler_app.selectors import ActiveRun
 
 logger = logging.getLogger("scheduler_app.scheduler")
 
@@ -25,6 +26,9 @@ Status = TaskExecution.Status
 # A long downtime of a frequent job would otherwise write one row per missed second.
 MAX_SKIPPED_ROWS = 500
 REPLACED = "Replaced by a newer run (overlap policy: replace)."
+# Occurrences of one task closer together than this are due at the same instant (the cron engine
+# spaces the runs owed to a spring DST gap a microsecond apart); anything further apart is time.
+SAME_INSTANT = timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True)
@@ -115,14 +119,15 @@ def occurrences_fire(
     to_replace: list[int] = []
     short_of_slots = 0
     for occurrence in timely:
-        decision = overlap_decide(
-            policy=occurrence.overlap_policy, situation=Situation.OCCURRENCE, active=holding.get(occurrence.task_id, [])
-        )
+        active = holding.setdefault(occurrence.task_id, [])
+        decision = overlap_decide(policy=occurrence.overlap_policy, situation=Situation.OCCURRENCE, active=active)
         to_replace.extend(decision.replace)
         kind = PlannedOccurrence.QUEUE
         if decision.verdict is Verdict.SKIP:
             skipped.append((occurrence, decision.reason))
             continue
+        # A later occurrence of the task in this round (due at the same instant) finds this one active.
+        active.append(ActiveRun(0, decision.verdict is Verdict.START))
         if decision.verdict is Verdict.START:
             if occurrence.queue:
                 kind = PlannedOccurrence.HAND_OVER
@@ -168,7 +173,13 @@ def _with_tasks(rows: list[TaskExecution]) -> list[TaskExecution]:
 def _plan_per_task(
     occurrences: list[Occurrence], *, now: datetime
 ) -> tuple[list[Occurrence], list[tuple[Occurrence, str]]]:
-    """At most one occurrence per task to record as a run; the others with why they do not run."""
+    """The occurrences of each task to record as runs, and the others with why they do not run.
+
+    Occurrences of a task that piled up over time (downtime, an outage) are a catch-up: one instant
+    runs, the others are skipped (plan_run_times). Occurrences due at one instant (the runs owed to
+    a spring DST gap, written microseconds apart by the cron engine) are each an occurrence of their
+    own, and the overlap policy decides what becomes of them; none is merged away.
+    """
     by_task: dict[int, list[Occurrence]] = {}
     for occurrence in occurrences:
         by_task.setdefault(occurrence.task_id, []).append(occurrence)
@@ -176,13 +187,17 @@ def _plan_per_task(
     skipped: list[tuple[Occurrence, str]] = []
     for group in by_task.values():
         first = group[0]
-        at = {occurrence.scheduled_for: occurrence for occurrence in group}
+        instants: dict[datetime, list[Occurrence]] = {}
+        for occurrence in sorted(group, key=lambda o: o.scheduled_for):
+            same = next((at for at in instants if occurrence.scheduled_for - at < SAME_INSTANT), None)
+            instants.setdefault(occurrence.scheduled_for if same is None else same, []).append(occurrence)
         plan = plan_run_times(
-            run_times=list(at), now=now, grace_seconds=first.misfire_grace_seconds, catch_up=first.catch_up
+            run_times=list(instants), now=now, grace_seconds=first.misfire_grace_seconds, catch_up=first.catch_up
         )
         if plan.run_time is not None:
-            timely.append(at[plan.run_time])
-        skipped.extend((at[run_time], reason) for run_time, reason in plan.skipped)
+            timely.extend(instants[plan.run_time])
+        for run_time, reason in plan.skipped:
+            skipped.extend((occurrence, reason) for occurrence in instants[run_time])
     return timely, skipped
 
 
@@ -228,6 +243,7 @@ def _log_fire(row: TaskExecution, occurrence: Occurrence, holding: list | None) 
     elif row.handover_queue:
         logger.info("fire %s handed over to Celery queue %r", what, row.handover_queue)
     elif holding:
-        logger.info("queue %s behind run #%s", what, holding[0].id)
+        behind = next((f"run #{run.id}" for run in holding if run.id), "an occurrence due at the same instant")
+        logger.info("queue %s behind %s", what, behind)
     else:
         logger.info("queue %s: no free slot in the pool; it starts when one frees up", what)

@@ -197,3 +197,16 @@ def test_a_jobs_next_run_time_is_held_back_while_its_occurrences_are_unrecorded(
     manager._fires = []
     manager._write_back()
     assert DjangoJob.objects.get(id=waiting.job_id).next_run_time == due + timedelta(seconds=1)
+
+
+@pytest.mark.parametrize(("policy", "second"), [("queue", "pending"), ("skip", "skipped"), ("allow", "running")])
+def test_occurrences_due_at_one_instant_are_each_decided_by_the_overlap_policy(policy, second):
+    """The runs a spring DST gap owes (`0 1-3 * * *` owes 02:00 and has its own 03:00, both due at
+    03:00, written a microsecond apart) are not a catch-up: nothing is merged away."""
+    task = ScheduledTaskFactory(config=QUICK, overlap_policy=policy)
+    jump = timezone.now().replace(microsecond=0)
+    fire([occurrence(task, jump), occurrence(task, jump + timedelta(microseconds=1))])
+    rows = list(TaskExecution.objects.filter(task=task).order_by("scheduled_for"))
+    assert [row.status for row in rows] == ["running", second]
+    if second == "skipped":
+        assert rows[1].error_message == "another occurrence due at the same instant runs (overlap policy: skip)"
