@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import uuid
 from typing import Any
@@ -143,6 +144,16 @@ class ScheduledTask(models.Model):
         choices=CatchUp.choices,
         default=CatchUp.ONCE,
         help_text=_("After downtime: run once for all missed occurrences, or not at all."),
+    )
+    # The task's latest execution (the highest id that is neither skipped nor a retry still waiting),
+    # kept true by runtime.transitions on every change of an execution: pages sort and filter on it
+    # without a subquery per task.
+    latest_execution_id = models.BigIntegerField(_("latest execution"), null=True, blank=True, editable=False)
+    latest_execution_status = models.CharField(
+        _("latest execution status"), max_length=20, blank=True, default="", editable=False, db_index=True
+    )
+    latest_execution_time = models.DateTimeField(
+        _("latest execution start"), null=True, blank=True, editable=False, db_index=True
     )
     schedule_error = models.TextField(
         _("schedule error"),
@@ -399,6 +410,8 @@ class TaskExecution(models.Model):
         indexes = [
             models.Index(fields=["task", "start_time"], name="zq_exec_task_start_idx"),
             models.Index(fields=["status", "scheduled_for"], name="zq_exec_status_due_idx"),
+            # A task's runs newest first (its latest execution, its history pages), on every database.
+            models.Index(fields=["task", "-id"], name="zq_exec_task_newest_idx"),
         ]
         constraints = [
             # One occurrence, one execution: a brief double leader hits this key instead of running twice.
@@ -423,6 +436,33 @@ class TaskExecution(models.Model):
     def set_result(self, result: dict[str, Any] | None) -> None:
         """Replace the stored result with its trimmed form (results.trim_result)."""
         self.result = trim_result(result)
+
+
+class TaskDayStats(models.Model):
+    """How many of a task's runs ended in each status, per local day of their start (TIME_ZONE), and
+    how long they took: kept by runtime.transitions as runs end, so statistics never scan executions
+    (and survive the pruning of old executions). Runs that never started count on NEVER_STARTED."""
+
+    NEVER_STARTED = datetime.date(1, 1, 1)
+
+    task = models.ForeignKey(
+        ScheduledTask, verbose_name=_("task"), on_delete=models.CASCADE, db_constraint=False, related_name="+"
+    )
+    day = models.DateField(_("day"))
+    status = models.CharField(_("status"), max_length=20, choices=TaskExecution.Status.choices)
+    runs = models.PositiveIntegerField(_("runs"), default=0)
+    timed_runs = models.PositiveIntegerField(_("runs with a duration"), default=0)
+    duration_total = models.FloatField(_("total duration (seconds)"), default=0)
+
+    class Meta:
+        db_table = "zq_task_day_stats"
+        verbose_name = _("task day statistics")
+        verbose_name_plural = _("task day statistics")
+        constraints = [models.UniqueConstraint(fields=["task", "day", "status"], name="zq_day_stats_one_row")]
+        indexes = [models.Index(fields=["day"], name="zq_day_stats_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.task_id} {self.day} {self.status}: {self.runs}"
 
 
 class SchedulerState(models.Model):

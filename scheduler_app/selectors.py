@@ -14,18 +14,18 @@ use that one definition.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import (
     Case,
     CharField,
-    Count,
     DateTimeField,
     Exists,
     F,
-    IntegerField,
     Max,
     OuterRef,
     Q,
@@ -35,7 +35,6 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
@@ -44,7 +43,7 @@ from django_apscheduler.models import DjangoJob
 
 from scheduler_app.conf import scheduler_settings
 from scheduler_app.exceptions import BrokenSchedule, InvalidRequest
-from scheduler_app.models import MAX_ID, ScheduledTask, SchedulerNode, SchedulerState, TaskExecution
+from scheduler_app.models import MAX_ID, ScheduledTask, SchedulerNode, SchedulerState, TaskDayStats, TaskExecution
 from scheduler_app.schedules import InvalidSchedule, describe_schedule, get_zone, next_fire_times
 
 Status = TaskExecution.Status
@@ -59,7 +58,9 @@ ONLINE_HEARTBEATS = 3  # a node is online while its last heartbeat is younger th
 # ---------------------------------------------------------------------------------------------- tasks
 
 
-def _latest_execution() -> QuerySet[TaskExecution]:
+def latest_execution_of_task() -> QuerySet[TaskExecution]:
+    """The definition of a task's latest execution, as a subquery on OuterRef("pk"): the highest id
+    that is neither skipped nor a retry still waiting to run. runtime.summaries stores it on the task."""
     waiting_retry = Q(status=Status.PENDING, trigger=TaskExecution.Trigger.RETRY)
     return (
         TaskExecution.objects.filter(task=OuterRef("pk"))
@@ -69,25 +70,15 @@ def _latest_execution() -> QuerySet[TaskExecution]:
     )
 
 
-def _latest(field: str) -> Subquery:
-    return Subquery(_latest_execution().values(field)[:1])
-
-
 def _schedule_status() -> Case:
-    """The rules of docs/internals.md, with one subquery for the latest execution's part."""
-    from_latest = _latest_execution().annotate(
-        mapped=Case(
-            When(status__in=TaskExecution.STARTED_STATUSES, then=Value(ScheduleStatus.RUNNING)),
-            When(status=Status.PENDING, then=Value(ScheduleStatus.PENDING)),
-            When(status__in=FAILED_STATUSES, then=Value(ScheduleStatus.FAILED)),
-            default=Value(ScheduleStatus.SUCCESS),
-            output_field=CharField(),
-        )
-    )
+    """The rules of docs/internals.md, on the task's own columns (its stored latest execution)."""
     return Case(
         When(enabled=False, then=Value(ScheduleStatus.DISABLED)),
         When(paused=True, then=Value(ScheduleStatus.PAUSED)),
-        default=Coalesce(Subquery(from_latest.values("mapped")[:1]), Value(ScheduleStatus.PENDING)),
+        When(latest_execution_status__in=TaskExecution.STARTED_STATUSES, then=Value(ScheduleStatus.RUNNING)),
+        When(latest_execution_status__in=FAILED_STATUSES, then=Value(ScheduleStatus.FAILED)),
+        When(latest_execution_status=Status.SUCCESS, then=Value(ScheduleStatus.SUCCESS)),
+        default=Value(ScheduleStatus.PENDING),
         output_field=CharField(),
     )
 
@@ -110,7 +101,7 @@ def schedule_status_of(*, enabled: bool, paused: bool, latest_status: str | None
         return ScheduleStatus.PAUSED
     if latest_status in TaskExecution.STARTED_STATUSES:
         return ScheduleStatus.RUNNING
-    if latest_status in (None, Status.PENDING):
+    if latest_status in (None, "", Status.PENDING):
         return ScheduleStatus.PENDING
     if latest_status in FAILED_STATUSES:
         return ScheduleStatus.FAILED
@@ -120,26 +111,21 @@ def schedule_status_of(*, enabled: bool, paused: bool, latest_status: str | None
 def task_list() -> QuerySet[ScheduledTask]:
     """Every task, with the computed columns as aliases: filter and order on them, then load a page with task_page().
 
-    Aliases (usable in filter() and order_by(), not selected): latest_execution_time (start time of
-    the latest execution), schedule_status, next_run_time. Filtering or ordering on the first two
-    evaluates a correlated subquery for every task, so it costs time in proportion to the number of
-    tasks; everything else (task fields, next_run_time) stays cheap.
+    Aliases (usable in filter() and order_by(), not selected): schedule_status (from the task's own
+    columns, its stored latest execution included) and next_run_time (the job store's). Ordering by
+    latest_execution_time uses the task's stored column. Nothing here costs a subquery per task but
+    next_run_time, one index probe into the job table.
     """
-    return ScheduledTask.objects.alias(
-        latest_execution_time=_latest("start_time"),
-        schedule_status=_schedule_status(),
-        next_run_time=_next_run_time(),
-    )
+    return ScheduledTask.objects.alias(schedule_status=_schedule_status(), next_run_time=_next_run_time())
 
 
 def task_page(*, ids: Sequence[int]) -> list[ScheduledTask]:
     """The tasks with these ids, in this order, with every computed field; two queries whatever the page size.
 
-    Attributes added: created_by_username, updated_by_username, next_run_time, latest_execution_id,
-    latest_execution_status, latest_execution_time (its start time; null while it waits),
-    latest_execution_progress, latest_execution_current_item, schedule_status. The latest execution
-    is found per task with one index probe (a subquery on the page's rows only), then read by
-    primary key; nothing is evaluated for rows outside the page.
+    Attributes added: created_by_username, updated_by_username, next_run_time,
+    latest_execution_progress, latest_execution_current_item, schedule_status (the task's stored
+    latest_execution_id, _status and _time are its own columns). The latest execution's progress is
+    read by primary key; nothing is evaluated for rows outside the page.
     """
     ids = list(ids)
     if not ids:
@@ -149,7 +135,6 @@ def task_page(*, ids: Sequence[int]) -> list[ScheduledTask]:
         for task in ScheduledTask.objects.filter(pk__in=ids).annotate(
             created_by_username=F("created_by__username"),
             updated_by_username=F("updated_by__username"),
-            latest_execution_id=_latest("pk"),
             next_run_time=_next_run_time(),
         )
     }
@@ -157,17 +142,14 @@ def task_page(*, ids: Sequence[int]) -> list[ScheduledTask]:
     latest = (
         {
             row["pk"]: row
-            for row in TaskExecution.objects.filter(pk__in=latest_ids).values(
-                "pk", "status", "start_time", "progress_percent", "current_item"
-            )
+            for row in TaskExecution.objects.filter(pk__in=latest_ids).values("pk", "progress_percent", "current_item")
         }
         if latest_ids
         else {}
     )
     for task in found.values():
         row = latest.get(task.latest_execution_id, {})
-        task.latest_execution_status = row.get("status")
-        task.latest_execution_time = row.get("start_time")
+        task.latest_execution_status = task.latest_execution_status or None
         task.latest_execution_progress = row.get("progress_percent")
         task.latest_execution_current_item = row.get("current_item")
         task.schedule_status = schedule_status_of(
@@ -430,61 +412,56 @@ def stranded_steps() -> list[TaskExecution]:
 # ---------------------------------------------------------------------------------------------- statistics
 
 
-def _day_bounds(*, days: int, now: datetime) -> list[datetime]:
-    """Local midnights (current timezone) from `days - 1` days ago up to tomorrow: days + 1 bounds."""
-    zone = timezone.get_current_timezone()
-    today = now.astimezone(zone).date()
-    first = today - timedelta(days=days - 1)
-    return [datetime.combine(first + timedelta(days=offset), time(), tzinfo=zone) for offset in range(days + 1)]
-
-
 def task_stats(*, task: ScheduledTask | None = None, days: int = 30, now: datetime | None = None) -> dict[str, Any]:
-    """Counts, success rate and durations of one task's executions (or all), computed in the database.
+    """Counts, success rate and durations of one task's executions (or all), without a scan.
 
+    Ended runs come from TaskDayStats, which the lifecycle keeps as runs end (and which outlives the
+    pruning of old executions); active runs are counted live (few, by the status index).
     - total: every execution, any status; success: `success`;
     - failed: `failed`, `terminated` and `completed` (a workflow with failed steps) — the same
       grouping as the schedule status; running: `running` and `paused`; pending; skipped;
     - success_rate: success / (success + failed), 0..1, 0 when nothing has finished;
-    - avg_duration_seconds: mean duration of the runs that have one (null when none);
+    - avg_duration_seconds: mean duration of the ended runs that have one (null when none);
     - latest_execution_time: the latest start time;
-    - by_day: `days` local days up to today, by start time: {date, success, failed, other, total}.
-    One query (one pass over the rows) whatever their number: grouped by status and day.
+    - by_day: `days` days of TIME_ZONE up to today, by start day: {date, success, failed, other, total}.
+    A constant number of queries (four) whatever the number of runs.
     """
     now = now or timezone.now()
+    today = now.astimezone(ZoneInfo(settings.TIME_ZONE)).date()
+    first = today - timedelta(days=days - 1)
+    stats = TaskDayStats.objects.all() if task is None else TaskDayStats.objects.filter(task=task)
     executions = TaskExecution.objects.all() if task is None else TaskExecution.objects.filter(task=task)
-    bounds = _day_bounds(days=days, now=now)
-    # Day buckets come from a CASE over precomputed local midnights: no database time zone support is
-    # needed (MySQL's CONVERT_TZ needs its time zone tables), and days with a DST change are exact.
-    day_of = Case(
-        When(Q(start_time__isnull=True) | Q(start_time__lt=bounds[0]) | Q(start_time__gte=bounds[-1]), then=None),
-        *(When(start_time__lt=bounds[index + 1], then=Value(index)) for index in range(days)),
-        output_field=IntegerField(),
-    )
-    rows = (
-        executions.order_by()
-        .annotate(day=day_of)
-        .values("status", "day")
-        .annotate(
-            n=Count("pk"), timed=Count("duration_seconds"), seconds=Sum("duration_seconds"), latest=Max("start_time")
-        )
-    )
     counts: dict[str, int] = {}
-    timed, seconds, latest = 0, 0.0, None
-    series = [
-        {"date": bounds[index].date(), "success": 0, "failed": 0, "other": 0, "total": 0} for index in range(days)
-    ]
-    for row in rows:
-        status, n = row["status"], row["n"]
-        counts[status] = counts.get(status, 0) + n
-        timed += row["timed"]
-        seconds += row["seconds"] or 0.0
-        if row["latest"] is not None and (latest is None or row["latest"] > latest):
-            latest = row["latest"]
-        if row["day"] is not None:
-            bucket = series[row["day"]]
+    timed, seconds = 0, 0.0
+    series = {
+        first + timedelta(days=offset): {"success": 0, "failed": 0, "other": 0, "total": 0} for offset in range(days)
+    }
+
+    def add_to_day(day: date | None, status: str, n: int) -> None:
+        bucket = series.get(day)
+        if bucket is not None:
             key = "success" if status == Status.SUCCESS else "failed" if status in FAILED_STATUSES else "other"
             bucket[key] += n
             bucket["total"] += n
+
+    for status, runs, timed_runs, total in (
+        stats.order_by().values("status").annotate(n=Sum("runs"), t=Sum("timed_runs"), d=Sum("duration_total"))
+    ).values_list("status", "n", "t", "d"):
+        counts[status] = counts.get(status, 0) + runs
+        timed += timed_runs
+        seconds += total or 0.0
+    for day, status, runs in (
+        stats.filter(day__gte=first, day__lte=today).order_by().values("day", "status").annotate(n=Sum("runs"))
+    ).values_list("day", "status", "n"):
+        add_to_day(day, status, runs)
+    zone = ZoneInfo(settings.TIME_ZONE)
+    for status, start_time in executions.filter(status__in=TaskExecution.ACTIVE_STATUSES).values_list(
+        "status", "start_time"
+    ):
+        counts[status] = counts.get(status, 0) + 1
+        if start_time is not None:
+            add_to_day(start_time.astimezone(zone).date(), status, 1)
+    latest = executions.aggregate(latest=Max("start_time"))["latest"]
     success = counts.get(Status.SUCCESS, 0)
     failed = sum(counts.get(status, 0) for status in FAILED_STATUSES)
     finished = success + failed
@@ -498,7 +475,7 @@ def task_stats(*, task: ScheduledTask | None = None, days: int = 30, now: dateti
         "success_rate": round(success / finished, 4) if finished else 0.0,
         "avg_duration_seconds": round(seconds / timed, 3) if timed else None,
         "latest_execution_time": latest,
-        "by_day": series,
+        "by_day": [{"date": day, **bucket} for day, bucket in series.items()],
     }
 
 

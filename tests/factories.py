@@ -6,6 +6,7 @@ import factory
 from django.contrib.auth import get_user_model
 
 from scheduler_app.models import ScheduledTask, TaskExecution
+from scheduler_app.runtime.summaries import EndedRun, day_stats_add, tasks_refresh_latest
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -30,9 +31,22 @@ class ScheduledTaskFactory(factory.django.DjangoModelFactory):
 
 
 class TaskExecutionFactory(factory.django.DjangoModelFactory):
+    """An execution row in any state, written as the lifecycle would leave it: the task's stored latest
+    execution and, for an ended run, the day statistics are kept true (runtime.summaries)."""
+
     class Meta:
         model = TaskExecution
 
     task = factory.SubFactory(ScheduledTaskFactory)
     status = TaskExecution.Status.PENDING
     trigger = TaskExecution.Trigger.MANUAL
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        execution = super()._create(model_class, *args, **kwargs)
+        if execution.status in TaskExecution.TERMINAL_STATUSES:
+            day_stats_add(
+                ended=[EndedRun(execution.task_id, execution.status, execution.start_time, execution.duration_seconds)]
+            )
+        tasks_refresh_latest(task_ids=[execution.task_id])
+        return execution

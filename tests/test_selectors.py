@@ -198,9 +198,14 @@ class TestStats:
         task = ScheduledTaskFactory()
         for day in range(10):
             run(task, Status.SUCCESS, start_time=NOW - timedelta(days=day), duration_seconds=day)
-        with django_assert_num_queries(1):
+        with django_assert_num_queries(4):  # totals and days from the day statistics, active runs, latest start
             stats = task_stats(task=task, days=30, now=NOW)
         assert sum(day["total"] for day in stats["by_day"]) == 10
+        for day in range(10, 30):
+            run(task, Status.FAILED, start_time=NOW - timedelta(days=day), duration_seconds=day)
+        with django_assert_num_queries(4):
+            stats = task_stats(task=task, days=30, now=NOW)
+        assert sum(day["total"] for day in stats["by_day"]) == 30
 
 
 class TestSchedulerStatus:

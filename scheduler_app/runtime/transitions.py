@@ -18,6 +18,10 @@ won: two processes racing for one row cannot both win. Times are the database's 
 Flags, not states: `executions_request_pause` / `_request_resume` (is_paused) and
 `executions_request_terminate` (terminate_requested) are read by the runner, which then moves the
 row itself; `executions_hand_over` marks pending rows as sent to a Celery queue.
+
+Each change keeps the task's stored latest execution and its day statistics true in the same
+transaction (runtime.summaries): a run counts in the statistics once, when it reaches its terminal
+state; `executions_delete` removes rows (retention) and leaves the statistics as they were.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from scheduler_app.models import ScheduledTask, TaskExecution
 from scheduler_app.results import trim_result
 from scheduler_app.runtime.clock import db_now
 from scheduler_app.runtime.identity import identity_is_alive
+from scheduler_app.runtime.summaries import EndedRun, day_stats_add, tasks_refresh_latest
 from scheduler_app.selectors import handed_over_filter
 
 logger = logging.getLogger("scheduler_app.runs")
@@ -87,7 +92,10 @@ def execution_queue(
         current_item=current_item[:255],
     )
     execution.set_result(result)
-    execution.save(force_insert=True)
+    with transaction.atomic():
+        execution.save(force_insert=True)
+        if trigger != Trigger.RETRY:  # a retry still waiting is not the task's latest execution
+            tasks_refresh_latest(task_ids=[task_id])
     return execution
 
 
@@ -134,10 +142,11 @@ def executions_record_round(
             runs.append(TaskExecution(status=Status.PENDING, **handover, **fields))
         else:
             runs.append(TaskExecution(status=Status.PENDING, **fields))
-    if skipped:
-        # A clash means the occurrence is recorded already; ignore_conflicts leaves it as it is.
-        TaskExecution.objects.bulk_create(skipped, ignore_conflicts=True)
-    return _insert_occurrences(runs)
+    with transaction.atomic():
+        day_stats_add(ended=[_ended(row) for row in _insert_occurrences(skipped)])
+        recorded = _insert_occurrences(runs)
+        tasks_refresh_latest(task_ids={row.task_id for row in recorded})
+    return recorded
 
 
 def _insert_occurrences(rows: list[TaskExecution]) -> list[TaskExecution]:
@@ -181,7 +190,12 @@ def _insert_step(*, parent: TaskExecution, task_id: int, status: str, **fields: 
         triggered_by_id=parent.triggered_by_id,
         **fields,
     )
-    step.save(force_insert=True)
+    with transaction.atomic():
+        step.save(force_insert=True)
+        if status == Status.SKIPPED:
+            day_stats_add(ended=[_ended(step)])
+        else:
+            tasks_refresh_latest(task_ids=[task_id])
     return step
 
 
@@ -272,19 +286,22 @@ def executions_claim(
         return []
     now = now or db_now()
     worker = worker[:255]
-    TaskExecution.objects.filter(pk__in=execution_ids, status=Status.PENDING).update(
-        status=Status.RUNNING,
-        start_time=now,
-        heartbeat_at=now,
-        worker=worker,
-        host=host[:255],
-        pid=pid,
-        updated_at=now,
-    )
-    won = TaskExecution.objects.select_related("task").filter(
-        pk__in=execution_ids, status=Status.RUNNING, worker=worker, start_time=now
-    )
-    return list(won.order_by("scheduled_for", "id"))
+    with transaction.atomic():
+        TaskExecution.objects.filter(pk__in=execution_ids, status=Status.PENDING).update(
+            status=Status.RUNNING,
+            start_time=now,
+            heartbeat_at=now,
+            worker=worker,
+            host=host[:255],
+            pid=pid,
+            updated_at=now,
+        )
+        won = TaskExecution.objects.select_related("task").filter(
+            pk__in=execution_ids, status=Status.RUNNING, worker=worker, start_time=now
+        )
+        won = list(won.order_by("scheduled_for", "id"))
+        tasks_refresh_latest(task_ids={row.task_id for row in won})
+    return won
 
 
 def execution_claim(*, execution_id: int, worker: str = "", now: datetime | None = None) -> bool:
@@ -293,15 +310,18 @@ def execution_claim(*, execution_id: int, worker: str = "", now: datetime | None
     `worker` names the claimer (default: this host and process)."""
     now = now or db_now()
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
-    claimed = TaskExecution.objects.filter(pk=execution_id, status=Status.PENDING).update(
-        status=Status.RUNNING,
-        start_time=now,
-        heartbeat_at=now,
-        host=socket.gethostname()[:255],
-        pid=os.getpid(),
-        worker=worker[:255],
-        updated_at=now,
-    )
+    with transaction.atomic():
+        claimed = TaskExecution.objects.filter(pk=execution_id, status=Status.PENDING).update(
+            status=Status.RUNNING,
+            start_time=now,
+            heartbeat_at=now,
+            host=socket.gethostname()[:255],
+            pid=os.getpid(),
+            worker=worker[:255],
+            updated_at=now,
+        )
+        if claimed:
+            tasks_refresh_latest(execution_ids=[execution_id])
     return claimed == 1
 
 
@@ -312,9 +332,14 @@ def execution_release(*, execution_id: int, worker: str, reason: str, now: datet
     then starts it. Returns whether the row was handed back.
     """
     now = now or db_now()
-    released = TaskExecution.objects.filter(
-        pk=execution_id, status=Status.RUNNING, worker=worker[:255], child_pid__isnull=True
-    ).update(status=Status.PENDING, start_time=None, heartbeat_at=None, worker="", host="", pid=None, updated_at=now)
+    with transaction.atomic():
+        released = TaskExecution.objects.filter(
+            pk=execution_id, status=Status.RUNNING, worker=worker[:255], child_pid__isnull=True
+        ).update(
+            status=Status.PENDING, start_time=None, heartbeat_at=None, worker="", host="", pid=None, updated_at=now
+        )
+        if released:
+            tasks_refresh_latest(execution_ids=[execution_id])
     if released:
         logger.warning("execution #%s handed back unstarted: %s", execution_id, reason)
     return bool(released)
@@ -378,24 +403,24 @@ def executions_request_resume(*, execution_ids: Sequence[int], now: datetime | N
     )
 
 
+def _move(execution_id: int, leaves: str, becomes: str, now: datetime | None) -> bool:
+    with transaction.atomic():
+        moved = TaskExecution.objects.filter(pk=execution_id, status=leaves).update(
+            status=becomes, updated_at=now or db_now()
+        )
+        if moved:
+            tasks_refresh_latest(execution_ids=[execution_id])
+    return bool(moved)
+
+
 def execution_mark_paused(*, execution_id: int, now: datetime | None = None) -> bool:
     """running → paused: the runner holds the work (set by the run's own context)."""
-    now = now or db_now()
-    return bool(
-        TaskExecution.objects.filter(pk=execution_id, status=Status.RUNNING).update(
-            status=Status.PAUSED, updated_at=now
-        )
-    )
+    return _move(execution_id, Status.RUNNING, Status.PAUSED, now)
 
 
 def execution_mark_running(*, execution_id: int, now: datetime | None = None) -> bool:
     """paused → running: the runner continues the work."""
-    now = now or db_now()
-    return bool(
-        TaskExecution.objects.filter(pk=execution_id, status=Status.PAUSED).update(
-            status=Status.RUNNING, updated_at=now
-        )
-    )
+    return _move(execution_id, Status.PAUSED, Status.RUNNING, now)
 
 
 def executions_request_terminate(*, execution_ids: Sequence[int], reason: str = "", now: datetime | None = None) -> int:
@@ -407,12 +432,24 @@ def executions_request_terminate(*, execution_ids: Sequence[int], reason: str = 
     return TaskExecution.objects.filter(pk__in=execution_ids, status__in=STARTED).update(**fields)
 
 
+def _end_pending(execution_ids: Sequence[int], status: str, now: datetime, **fields: Any) -> int:
+    """pending → `status` for these rows, counted in the statistics, the tasks' latest kept true."""
+    with transaction.atomic():
+        changed = TaskExecution.objects.filter(pk__in=execution_ids, status=Status.PENDING).update(
+            status=status, end_time=now, updated_at=now, **fields
+        )
+        if changed:
+            ended = TaskExecution.objects.filter(pk__in=execution_ids, status=status, end_time=now)
+            rows = list(ended.only("task_id", "status", "start_time", "duration_seconds"))
+            day_stats_add(ended=[_ended(row) for row in rows])
+            tasks_refresh_latest(task_ids={row.task_id for row in rows})
+    return changed
+
+
 def executions_cancel(*, execution_ids: Sequence[int], reason: str, now: datetime | None = None) -> int:
     """pending → terminated: runs stopped before anything started them (handed-over ones included)."""
     now = now or db_now()
-    return TaskExecution.objects.filter(pk__in=execution_ids, status=Status.PENDING).update(
-        status=Status.TERMINATED, terminate_requested=True, end_time=now, error_message=reason, updated_at=now
-    )
+    return _end_pending(execution_ids, Status.TERMINATED, now, terminate_requested=True, error_message=reason)
 
 
 def executions_stop(*, execution_ids: Sequence[int], reason: str, now: datetime | None = None) -> int:
@@ -429,9 +466,18 @@ def executions_stop(*, execution_ids: Sequence[int], reason: str, now: datetime 
 def executions_skip(*, execution_ids: Sequence[int], reason: str, now: datetime | None = None) -> int:
     """pending → skipped: queued runs that will not run (a retry of a task disabled meanwhile)."""
     now = now or db_now()
-    return TaskExecution.objects.filter(pk__in=execution_ids, status=Status.PENDING).update(
-        status=Status.SKIPPED, end_time=now, error_message=reason, updated_at=now
-    )
+    return _end_pending(execution_ids, Status.SKIPPED, now, error_message=reason)
+
+
+def executions_delete(*, execution_ids: Sequence[int]) -> int:
+    """Delete ended runs (retention): the day statistics keep counting them, the tasks' latest is
+    recomputed. Active runs are never deleted here. Returns the rows deleted."""
+    with transaction.atomic():
+        rows = TaskExecution.objects.filter(pk__in=execution_ids, status__in=TaskExecution.TERMINAL_STATUSES)
+        task_ids = set(rows.values_list("task_id", flat=True))
+        deleted, _by_model = rows.delete()
+        tasks_refresh_latest(task_ids=task_ids)
+    return deleted
 
 
 # --------------------------------------------------------------------------- the end of a run
@@ -450,12 +496,14 @@ def execution_finish(
     """
     now = now or db_now()
     if outcome.status in (Status.SUCCESS, Status.COMPLETED):
-        # The common case in one statement: no terminate request, nothing else to write.
+        # The common case in one conditional UPDATE: no terminate request, nothing else to write.
         fields = _final_fields(execution, outcome, progress, now)
-        unrequested = TaskExecution.objects.filter(pk=execution.pk, status__in=STARTED, terminate_requested=False)
-        if unrequested.update(**fields):
-            logger.info("execution #%s ended %s", execution.pk, outcome.status)
-            return True, fields
+        with transaction.atomic():
+            unrequested = TaskExecution.objects.filter(pk=execution.pk, status__in=STARTED, terminate_requested=False)
+            if unrequested.update(**fields):
+                _count_end(execution, fields)
+                logger.info("execution #%s ended %s", execution.pk, outcome.status)
+                return True, fields
     with transaction.atomic():
         rows = TaskExecution.objects.filter(pk=execution.pk, status__in=STARTED)
         for _ in range(3):  # the flag may change between the read and the write; then read again
@@ -465,6 +513,7 @@ def execution_finish(
             final = _terminated_if_requested(outcome, current["terminate_requested"], current["error_message"])
             fields = _final_fields(execution, final, progress, now)
             if rows.filter(terminate_requested=current["terminate_requested"]).update(**fields):
+                _count_end(execution, fields)
                 break
         else:
             return False, None
@@ -472,6 +521,17 @@ def execution_finish(
             execution_schedule_retry(execution=execution, now=now)
     logger.info("execution #%s ended %s%s", execution.pk, final.status, f": {final.error}" if final.error else "")
     return True, None
+
+
+def _ended(row: TaskExecution) -> EndedRun:
+    return EndedRun(row.task_id, row.status, row.start_time, row.duration_seconds)
+
+
+def _count_end(execution: TaskExecution, fields: dict[str, Any]) -> None:
+    day_stats_add(
+        ended=[EndedRun(execution.task_id, fields["status"], execution.start_time, fields["duration_seconds"])]
+    )
+    tasks_refresh_latest(task_ids=[execution.task_id])
 
 
 def _terminated_if_requested(outcome: Outcome, requested: bool, reason: str) -> Outcome:
@@ -528,14 +588,17 @@ def execution_orphan(*, execution: TaskExecution, reason: str, now: datetime | N
             )
     now = now or db_now()
     duration = round((now - execution.start_time).total_seconds(), 3) if execution.start_time else None
-    ended = TaskExecution.objects.filter(pk=execution.pk, status__in=ACTIVE).update(
-        status=Status.TERMINATED,
-        end_time=now,
-        duration_seconds=duration,
-        is_paused=False,
-        error_message=reason,
-        updated_at=now,
-    )
+    with transaction.atomic():
+        ended = TaskExecution.objects.filter(pk=execution.pk, status__in=ACTIVE).update(
+            status=Status.TERMINATED,
+            end_time=now,
+            duration_seconds=duration,
+            is_paused=False,
+            error_message=reason,
+            updated_at=now,
+        )
+        if ended:
+            _count_end(execution, {"status": Status.TERMINATED, "duration_seconds": duration})
     if ended:
         logger.warning("terminated execution=#%s task=%s: %s", execution.pk, execution.task_id, reason)
     return bool(ended)

@@ -30,11 +30,14 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 # is reparented), reports their pids, then waits; with the argument "exit" it exits right away.
 ESCAPING = r"""
 import json, os, sys, time
+left_read, left_write = os.pipe()
 setsid_child = os.fork()
 if setsid_child == 0:
     os.setsid()
+    os.write(left_write, b"1")  # reported only once it has left the session
     time.sleep(60)
     os._exit(0)
+os.read(left_read, 1)
 read_end, write_end = os.pipe()
 middle = os.fork()
 if middle == 0:

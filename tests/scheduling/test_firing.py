@@ -33,7 +33,9 @@ def fire(occurrences, **kwargs):
 def test_a_round_is_recorded_in_a_constant_number_of_queries(count, django_assert_max_num_queries):
     tasks = ScheduledTaskFactory.create_batch(count, config=QUICK, overlap_policy="skip")
     due = timezone.now().replace(microsecond=0)
-    with django_assert_max_num_queries(5):
+    # The runs holding the schedule, the INSERT and the tasks' latest execution in one transaction (the
+    # test's savepoint and its release count too), the tasks: the same for 3 tasks and for 30.
+    with django_assert_max_num_queries(8):
         started = fire([occurrence(task, due) for task in tasks])
     assert len(started.rows) == count
     assert started.short_of_slots == 0

@@ -1,0 +1,100 @@
+"""What the lifecycle keeps true besides the execution rows: each task's latest execution, and the
+per-task, per-day statistics.
+
+Pages sort and filter tasks by their latest execution and show statistics over millions of runs; a
+subquery per task or a scan of the executions made both take seconds at 10,000 tasks. So the
+transitions (runtime/transitions.py) call these functions in the same transaction as the change
+they make, one statement each whatever the batch:
+
+- `tasks_refresh_latest`: the task's `latest_execution_*` columns, recomputed from the executions
+  (the definition is selectors.latest_execution_of_task), so they can never drift whatever
+  interleaves with them;
+- `day_stats_add`: a run that reached a terminal state counts once in TaskDayStats (an upsert that
+  adds to the row of its task, its local start day and its status).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Subquery, Value
+from django.db.models.functions import Coalesce
+
+from scheduler_app.models import ScheduledTask, TaskDayStats, TaskExecution
+from scheduler_app.selectors import latest_execution_of_task
+
+
+@dataclass(frozen=True)
+class EndedRun:
+    """A run that has just reached a terminal state, as the statistics count it."""
+
+    task_id: int
+    status: str
+    start_time: datetime | None
+    duration_seconds: float | None
+
+
+def stats_day(start_time: datetime | None) -> date:
+    """The day a run counts on: the local date of its start (TIME_ZONE), or NEVER_STARTED."""
+    if start_time is None:
+        return TaskDayStats.NEVER_STARTED
+    return start_time.astimezone(ZoneInfo(settings.TIME_ZONE)).date()
+
+
+def tasks_refresh_latest(*, task_ids: Collection[int] = (), execution_ids: Collection[int] = ()) -> None:
+    """Recompute the stored latest execution of these tasks, or of the tasks of these executions
+    (one UPDATE either way)."""
+    if task_ids:
+        tasks = ScheduledTask.objects.filter(pk__in=list(task_ids))
+    elif execution_ids:
+        tasks = ScheduledTask.objects.filter(
+            pk__in=TaskExecution.objects.filter(pk__in=list(execution_ids)).values("task_id")
+        )
+    else:
+        return
+    latest = latest_execution_of_task()
+    tasks.update(
+        latest_execution_id=Subquery(latest.values("pk")[:1]),
+        latest_execution_status=Coalesce(Subquery(latest.values("status")[:1]), Value("")),
+        latest_execution_time=Subquery(latest.values("start_time")[:1]),
+    )
+
+
+def day_stats_add(*, ended: Iterable[EndedRun], sign: int = 1) -> None:
+    """Count these runs in TaskDayStats (one upsert); sign=-1 takes them out again (a run whose final
+    status an operator corrects)."""
+    totals: dict[tuple[int, date, str], list[float]] = defaultdict(lambda: [0, 0, 0.0])
+    for run in ended:
+        bucket = totals[(run.task_id, stats_day(run.start_time), run.status)]
+        bucket[0] += sign
+        if run.duration_seconds is not None:
+            bucket[1] += sign
+            bucket[2] += sign * run.duration_seconds
+    if not totals:
+        return
+    table = TaskDayStats._meta.db_table
+    columns = "task_id, day, status, runs, timed_runs, duration_total"
+    rows = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(totals))
+    params: list[object] = []
+    for (task_id, day, status), (runs, timed, seconds) in sorted(totals.items()):
+        params += [task_id, connection.ops.adapt_datefield_value(day), status, runs, timed, seconds]
+    if connection.vendor == "mysql":
+        upsert = (
+            f"INSERT INTO {table} ({columns}) VALUES {rows} ON DUPLICATE KEY UPDATE "
+            "runs = runs + VALUES(runs), timed_runs = timed_runs + VALUES(timed_runs), "
+            "duration_total = duration_total + VALUES(duration_total)"
+        )
+    else:  # PostgreSQL and SQLite
+        upsert = (
+            f"INSERT INTO {table} ({columns}) VALUES {rows} ON CONFLICT (task_id, day, status) DO UPDATE SET "
+            f"runs = {table}.runs + excluded.runs, timed_runs = {table}.timed_runs + excluded.timed_runs, "
+            f"duration_total = {table}.duration_total + excluded.duration_total"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(upsert, params)
