@@ -22,7 +22,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Subquery, Value
 from django.db.models.functions import Coalesce
 
@@ -98,3 +98,32 @@ def day_stats_add(*, ended: Iterable[EndedRun], sign: int = 1) -> None:
         )
     with connection.cursor() as cursor:
         cursor.execute(upsert, params)
+
+
+def summaries_rebuild(*, batch_size: int = 1000) -> tuple[int, int]:
+    """Recompute every task's stored latest execution and the day statistics from the executions
+    there are now (for data written behind the lifecycle's back: a bulk import, SQL by hand). The
+    statistics then count only the runs that still exist. Returns (tasks, statistics rows)."""
+    task_ids = list(ScheduledTask.objects.order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(task_ids), batch_size):
+        tasks_refresh_latest(task_ids=task_ids[start : start + batch_size])
+    totals: dict[tuple[int, date, str], list[float]] = defaultdict(lambda: [0, 0, 0.0])
+    ended = TaskExecution.objects.filter(status__in=TaskExecution.TERMINAL_STATUSES).values_list(
+        "task_id", "status", "start_time", "duration_seconds"
+    )
+    for task_id, status, start_time, duration in ended.iterator(chunk_size=5000):
+        bucket = totals[(task_id, stats_day(start_time), status)]
+        bucket[0] += 1
+        if duration is not None:
+            bucket[1] += 1
+            bucket[2] += duration
+    with transaction.atomic():
+        TaskDayStats.objects.all().delete()
+        TaskDayStats.objects.bulk_create(
+            [
+                TaskDayStats(task_id=task_id, day=day, status=status, runs=runs, timed_runs=timed, duration_total=total)
+                for (task_id, day, status), (runs, timed, total) in totals.items()
+            ],
+            batch_size=1000,
+        )
+    return len(task_ids), len(totals)
