@@ -16,10 +16,18 @@ DEFAULT_DB = f"mysql://root@127.0.0.1:3306/zq_bench_{BENCH_NAME}"
 SCHEDULER_LOG = f"/tmp/zq-bench-{BENCH_NAME}-scheduler.log"
 
 
-def setup(database_url: str | None = None) -> str:
-    """Point Django at a fresh benchmark database (created and migrated) and return its URL."""
+def setup(database_url: str | None = None, *, probe: bool = False) -> str:
+    """Point Django at a fresh benchmark database (created and migrated) and return its URL.
+
+    With `probe`, this process and the schedulers it starts also load bench/probe, whose
+    `bench_probe` action records when its own code begins (bench_settings.py; defaults otherwise).
+    """
     url = database_url or os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
     os.environ["DATABASE_URL"] = url
+    if probe:
+        os.environ["DJANGO_SETTINGS_MODULE"] = "bench_settings"
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "bench"), str(ROOT), os.environ.get("PYTHONPATH", "")])
+        sys.path.insert(0, str(ROOT / "bench"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zquant_site.settings")
     sys.path.insert(0, str(ROOT))
     if url.startswith("mysql"):

@@ -67,8 +67,14 @@ class SchedulerSettings:
 
     @property
     def THREAD_POOL_SIZE(self) -> int:
-        """How many executions the scheduler process runs at once."""
-        return _int("THREAD_POOL_SIZE", 10)
+        """The most executions the scheduler process runs at once (threads start as runs need them)."""
+        return _int("THREAD_POOL_SIZE", 512)
+
+    @property
+    def ACTION_CONCURRENCY(self) -> int:
+        """The most in-process actions running at once in one process (they share the interpreter and
+        usually a database connection each); commands and workflows are not counted."""
+        return _int("ACTION_CONCURRENCY", 32)
 
     @property
     def SHUTDOWN_GRACE(self) -> float:

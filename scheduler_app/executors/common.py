@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from scheduler_app.conf import scheduler_settings
 from scheduler_app.exceptions import ConfigError
 from scheduler_app.executors.actions import get_action, validate_action_config
 from scheduler_app.executors.base import BaseExecutor, RunContext
@@ -48,10 +52,36 @@ class CommonTaskExecutor(BaseExecutor):
             return run_command(ctx, parse_command(ctx.config))
         found = get_action(ctx.config.get("task_action"))
         params = found.parse(ctx.config)
-        result = found.func(ctx, params)
+        with action_slot(ctx):
+            result = found.func(ctx, params)
         if not isinstance(result, dict):
             result = {"success": True, "message": "" if result is None else str(result)}
         return result
+
+
+_action_slots: threading.BoundedSemaphore | None = None
+_action_slots_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def action_slot(ctx: RunContext) -> Iterator[None]:
+    """Hold one of the process's SCHEDULER_ACTION_CONCURRENCY action slots while an action runs.
+
+    In-process actions share the interpreter and usually a database connection each, unlike commands
+    and workflows, which mostly wait: bounding them keeps a burst from opening a connection per run.
+    A run waiting for a slot still obeys terminate and its time limit.
+    """
+    global _action_slots
+    with _action_slots_lock:
+        if _action_slots is None:
+            _action_slots = threading.BoundedSemaphore(max(1, scheduler_settings.ACTION_CONCURRENCY))
+        slots = _action_slots
+    while not slots.acquire(timeout=0.2):
+        ctx.raise_if_stopping()
+    try:
+        yield
+    finally:
+        slots.release()
 
 
 @register

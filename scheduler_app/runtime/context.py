@@ -42,8 +42,10 @@ class ExecutionContext:
     and writes progress the run left unwritten).
     """
 
-    # At most one progress UPDATE per this many seconds (unless forced); progress left unwritten is
-    # written by the monitor within about this long, or by the final write of a run that ends first.
+    # Progress and output are written by the process's monitor, at most one UPDATE per run per this
+    # many seconds, never by the run's own thread (unless forced): the run's thread needs no database
+    # connection for its bookkeeping, and a run that ends sooner writes its progress only with its
+    # final state.
     progress_interval = 0.5
     output_interval = 1.0  # at most one output_tail UPDATE per this many seconds
     pause_poll = 0.2  # how often a paused run looks at its flags
@@ -96,6 +98,9 @@ class ExecutionContext:
         self.output_tail: str | None = None
         self._output_dirty = False
         self._last_output_write = float("-inf")
+        # The command's process group and its identity, written by the monitor within a poll.
+        self._child: tuple[int | None, str] = (execution.child_pid, execution.child_identity)
+        self._child_dirty = False
 
     def __repr__(self) -> str:
         return f"<ExecutionContext #{self.execution_id} task={self.task.pk}>"
@@ -221,7 +226,7 @@ class ExecutionContext:
         write: bool = True,
         **result_fields: Any,
     ) -> None:
-        """Record progress; written at most every `progress_interval` s unless forced.
+        """Record progress; the monitor writes it within about `progress_interval` s (at once if forced).
 
         A run that ends sooner never writes progress at all: its final write carries it.
         Percent is `percent` when given, else processed / total. The ETA extrapolates the working
@@ -245,12 +250,16 @@ class ExecutionContext:
             self.percent = _clamp(round((self.processed or 0) / self.total * 100, 2))
         self.result_fields.update(result_fields)
         self._dirty = True
-        if write and (force or self._clock() - self._last_write >= self.progress_interval):
+        if write and force:
             self.flush()
 
     def flush_if_due(self) -> None:
-        """Write progress recorded and not written for `progress_interval` (the monitor calls this)."""
-        if self._dirty and self._clock() - self._last_write >= self.progress_interval:
+        """Write what the run recorded (the monitor calls this): the child process at once, progress
+        and output once `progress_interval` / `output_interval` have passed since their last write."""
+        clock = self._clock()
+        due = self._dirty and clock - self._last_write >= self.progress_interval
+        due_output = self._output_dirty and clock - self._last_output_write >= self.output_interval
+        if due or due_output or self._child_dirty:
             self.flush()
 
     def checkpoint(self, last_item: str, **data: Any) -> None:
@@ -265,9 +274,10 @@ class ExecutionContext:
         self.flush()
 
     def flush(self) -> None:
-        """Write pending progress now (from the run's thread or the monitor's)."""
+        """Write what the run recorded and has not written yet, now (from the monitor's thread, or the
+        run's own for a forced write)."""
         with self._flush_lock:
-            if not self._dirty:
+            if not (self._dirty or self._output_dirty or self._child_dirty):
                 return
             self._dirty = False
             fields: dict[str, Any] = {
@@ -284,6 +294,9 @@ class ExecutionContext:
                 fields["output_tail"] = self.output_tail or ""
                 self._output_dirty = False
                 self._last_output_write = self._clock()
+            if self._child_dirty:
+                fields["child_pid"], fields["child_identity"] = self._child
+                self._child_dirty = False
             self._update(fields)
             self._last_write = self._clock()
 
@@ -320,22 +333,23 @@ class ExecutionContext:
         return db_now() + timedelta(seconds=per_item * (total - processed))
 
     def set_output(self, tail: str, *, force: bool = False) -> None:
-        """Keep the latest output tail of a command; written at most every `output_interval` s."""
+        """Keep the latest output tail of a command; the monitor writes it at most every
+        `output_interval` s (at once if forced)."""
         if tail == self.output_tail:
             return
         self.output_tail = tail
         self._output_dirty = True
-        if force or self._clock() - self._last_output_write >= self.output_interval:
-            self._update({"output_tail": tail})
-            self._output_dirty = False
-            self._last_output_write = self._clock()
+        if force:
+            self.flush()
 
     def set_child_process(self, pgid: int | None) -> None:
         """Record the process group of a running command (None once it is gone) with the identity of
         its leader (boot id, pid, start time), so that orphan recovery kills it if this process dies,
-        and never a later process that reuses the pid (transitions.execution_orphan)."""
-        identity = process_identity(pgid) if pgid else ""
-        self._update({"child_pid": pgid, "child_identity": identity})
+        and never a later process that reuses the pid (transitions.execution_orphan). The monitor
+        writes it within a poll; the command's supervisor ends the run itself if this process dies
+        meanwhile."""
+        self._child = (pgid, process_identity(pgid) if pgid else "")
+        self._child_dirty = True
 
     def heartbeat(self) -> None:
         """Write this run's heartbeat now (the monitor also does it for every run)."""

@@ -1,9 +1,11 @@
 """ExecutionMonitor: one thread per process that carries control flags and heartbeats for its runs.
 
-Every 0.5 s a single query reads the flags of all registered executions (and progress they recorded
-but did not write yet is written); every SCHEDULER_HEARTBEAT_SECONDS a single UPDATE writes their
-heartbeats. A process that runs work keeps its view of the database's clock fresh here too, so the
-times its runs write (heartbeats, ends) are the database's.
+Every 0.5 s a single query reads the flags of all registered executions, and what they recorded and
+did not write yet (progress, output, the command's process) is written, all in one transaction;
+every SCHEDULER_HEARTBEAT_SECONDS a single UPDATE writes their heartbeats. The runs' own threads do
+not write these, so they need no database connection for their bookkeeping. A process that runs
+work keeps its view of the database's clock fresh here too, so the times its runs write
+(heartbeats, ends) are the database's.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 import threading
 import time
 
-from django.db import connection
+from django.db import connection, transaction
 
 from scheduler_app.conf import scheduler_settings
 from scheduler_app.models import TaskExecution
@@ -109,13 +111,16 @@ class ExecutionMonitor:
                 alive.append(pk)
             elif status in TaskExecution.TERMINAL_STATUSES:
                 ctx._apply_ended(status)
-        for pk in alive:
-            contexts[pk].flush_if_due()  # progress a run recorded and has not written yet
         now = time.monotonic()
-        if alive and now - self._last_heartbeat >= scheduler_settings.HEARTBEAT_SECONDS:
-            if db_clock.synced:
-                db_clock.sync_if_older(CLOCK_SYNC_SECONDS)
-            TaskExecution.objects.filter(pk__in=alive, status__in=STARTED).update(heartbeat_at=db_now())
+        beat = bool(alive) and now - self._last_heartbeat >= scheduler_settings.HEARTBEAT_SECONDS
+        if beat and db_clock.synced:
+            db_clock.sync_if_older(CLOCK_SYNC_SECONDS)
+        with transaction.atomic():  # every run's writes of this poll in one commit
+            for pk in alive:
+                contexts[pk].flush_if_due()  # progress, output and child a run recorded and has not written
+            if beat:
+                TaskExecution.objects.filter(pk__in=alive, status__in=STARTED).update(heartbeat_at=db_now())
+        if beat:
             self._last_heartbeat = now
 
 

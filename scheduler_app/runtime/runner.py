@@ -33,6 +33,7 @@ from scheduler_app.executors.registry import get_executor, validate_config
 from scheduler_app.models import TaskExecution
 from scheduler_app.runtime import transitions
 from scheduler_app.runtime.context import ExecutionContext
+from scheduler_app.runtime.finisher import get_finisher
 from scheduler_app.runtime.monitor import ExecutionMonitor, get_monitor
 from scheduler_app.runtime.steps import WorkflowSteps
 from scheduler_app.runtime.transitions import Outcome
@@ -41,9 +42,6 @@ logger = logging.getLogger("scheduler_app.runs")
 
 Status = TaskExecution.Status
 STARTED = TaskExecution.STARTED_STATUSES
-# Final-state writes are retried through database outages for about five minutes (0.5 s, 1 s, 2 s,
-# then every 3 s), so a run that ends while the database restarts still records how it ended.
-FINISH_RETRY_DELAYS: tuple[float, ...] = (0.5, 1, 2, *([3] * 99))
 
 
 def default_worker() -> str:
@@ -79,14 +77,18 @@ def execution_execute(
     execution: TaskExecution | None = None,
     monitor: ExecutionMonitor | None = None,
     may_start: Callable[[], bool] | None = None,
+    wait: bool = True,
 ) -> TaskExecution | None:
     """Run a claimed (running) execution to its final state and return the updated row.
 
     A row that is not running (never claimed, or already ended) is returned unchanged. `execution`
     is the row as its claimer just wrote it, with its task loaded (saves a read). `may_start` is
     asked once, just before the work would begin: when it says no, the run is handed back unstarted
-    (runtime.transitions.execution_release) and None is returned. Raises DatabaseError only before
-    anything started (the row could not even be read), so a caller may simply try again.
+    (runtime.transitions.execution_release) and None is returned. With `wait=False` the final state
+    is handed to the process's finisher (runtime.finisher) and None is returned as soon as the work
+    has ended: this thread then never touches the database for the run's bookkeeping. Raises
+    DatabaseError only before anything started (the row could not even be read), so a caller may
+    simply try again.
     """
     _close_old_connections()
     try:
@@ -100,12 +102,12 @@ def execution_execute(
                 execution_id=execution.pk, worker=execution.worker, reason="its scheduler no longer holds the lease"
             )
             return None
-        return _execute_claimed(execution, monitor or get_monitor())
+        return _execute_claimed(execution, monitor or get_monitor(), wait=wait)
     finally:
         _close_old_connections()
 
 
-def _execute_claimed(execution: TaskExecution, monitor: ExecutionMonitor) -> TaskExecution:
+def _execute_claimed(execution: TaskExecution, monitor: ExecutionMonitor, *, wait: bool) -> TaskExecution | None:
     try:
         ctx = ExecutionContext(execution, timeout=execution.task.timeout_seconds)
         ctx.steps = WorkflowSteps(ctx, execute_step=_execute_step)
@@ -120,18 +122,18 @@ def _execute_claimed(execution: TaskExecution, monitor: ExecutionMonitor) -> Tas
         message = "Invalid config: " + "; ".join(errors)
         return execution_finish(execution=execution, outcome=_failed(ctx, message), ctx=ctx)
     monitor.register(ctx)
-    interrupted: BaseException | None = None
     try:
         outcome = _execute(ctx)
     except BaseException as error:  # KeyboardInterrupt / SystemExit in a worker: record, then re-raise
-        interrupted = error
-        outcome = _failed(ctx, f"interrupted: {error!r}")
-    finally:
         monitor.unregister(ctx)
-    final = execution_finish(execution=execution, outcome=outcome, ctx=ctx)
-    if interrupted is not None:
-        raise interrupted
-    return final
+        execution_finish(execution=execution, outcome=_failed(ctx, f"interrupted: {error!r}"), ctx=ctx)
+        raise
+    if not wait:
+        # The run stays registered (heartbeats, not an orphan) until the finisher has written it.
+        get_finisher(monitor).submit(execution=execution, outcome=outcome, ctx=ctx)
+        return None
+    monitor.unregister(ctx)
+    return execution_finish(execution=execution, outcome=outcome, ctx=ctx)
 
 
 def _execute_step(execution_id: int) -> TaskExecution | None:
@@ -198,7 +200,7 @@ def execution_finish(
 ) -> TaskExecution:
     """Write the final state (retried through database outages) and the retry row; returns the row."""
     progress = ctx.unwritten_progress() if ctx is not None else None
-    attempts = len(FINISH_RETRY_DELAYS) + 1
+    attempts = len(transitions.FINISH_RETRY_DELAYS) + 1
     for attempt in range(1, attempts + 1):
         try:
             written, fields = transitions.execution_finish(
@@ -221,7 +223,7 @@ def execution_finish(
                     exc_info=True,
                 )
                 return execution
-            delay = FINISH_RETRY_DELAYS[attempt - 1]
+            delay = transitions.FINISH_RETRY_DELAYS[attempt - 1]
             logger.error(
                 "execution #%s: writing the final state failed (attempt %s of %s: %s); trying again in %ss",
                 execution.pk,

@@ -36,8 +36,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from scheduler_app.models import ScheduledTask, TaskExecution
 from scheduler_app.results import trim_result
@@ -53,6 +54,9 @@ Trigger = TaskExecution.Trigger
 ACTIVE = TaskExecution.ACTIVE_STATUSES
 STARTED = TaskExecution.STARTED_STATUSES
 MAX_RETRY_DELAY_SECONDS = 30 * 24 * 3600
+# Final-state writes are retried through database outages for about five minutes (0.5 s, 1 s, 2 s,
+# then every 3 s), so a run that ends while the database restarts still records how it ended.
+FINISH_RETRY_DELAYS: tuple[float, ...] = (0.5, 1, 2, *([3] * 99))
 
 
 @dataclass
@@ -117,14 +121,21 @@ class PlannedOccurrence:
 
 
 def executions_record_round(
-    *, planned: Sequence[PlannedOccurrence], worker: str, host: str, pid: int, now: datetime | None = None
+    *,
+    planned: Sequence[PlannedOccurrence],
+    worker: str,
+    host: str,
+    pid: int,
+    now: datetime | None = None,
+    refresh_latest: bool = True,
 ) -> list[TaskExecution]:
     """— → running | pending | skipped: one scheduling round's occurrences, in one INSERT per kind.
 
     Started rows are claimed by `worker` in the insert itself. The unique (task, occurrence_at) key
     is the rule for clashes: an occurrence that is recorded already (another scheduler fired it, or
     this one before a crash) is left out, never run twice. Returns the recorded runs (not the
-    skipped rows), with their ids.
+    skipped rows), with their ids. With `refresh_latest=False` the caller refreshes the tasks' stored
+    latest execution itself, right after it has started the runs (their start comes first).
     """
     now = now or db_now()
     runs: list[TaskExecution] = []
@@ -142,43 +153,109 @@ def executions_record_round(
             runs.append(TaskExecution(status=Status.PENDING, **handover, **fields))
         else:
             runs.append(TaskExecution(status=Status.PENDING, **fields))
+    if not skipped and not refresh_latest:
+        return _insert_occurrences(runs)  # one statement: no transaction to open (a round's usual case)
     with transaction.atomic():
         day_stats_add(ended=[_ended(row) for row in _insert_occurrences(skipped)])
         recorded = _insert_occurrences(runs)
-        tasks_refresh_latest(task_ids={row.task_id for row in recorded})
+        if refresh_latest:
+            tasks_refresh_latest(task_ids={row.task_id for row in recorded})
     return recorded
 
 
 def _insert_occurrences(rows: list[TaskExecution]) -> list[TaskExecution]:
+    """Insert a round's rows; an occurrence recorded already is left out (see executions_record_round).
+
+    Rows that differ only in their task (a round's usual case: due at one instant, started or queued
+    the same way) go in one INSERT … SELECT from the tasks, whose parameters are the shared values
+    once and the task ids: building it costs next to nothing whatever the batch, a task deleted
+    meanwhile gets no row, and the new ids come back with it where the database can say them.
+    """
     if not rows:
         return []
+    groups: dict[tuple, list[TaskExecution]] = {}
+    for row in rows:
+        groups.setdefault(tuple(getattr(row, name) for name in _SHARED_COLUMNS), []).append(row)
     try:
-        with transaction.atomic():
-            TaskExecution.objects.bulk_create(rows)
+        # One statement per group is atomic by itself; inside a transaction a savepoint keeps a clash
+        # from breaking it. (Outside one, a savepoint would cost three more round trips.)
+        with transaction.atomic() if connection.in_atomic_block or len(groups) > 1 else contextlib.nullcontext():
+            recorded = [row for group in groups.values() for row in _insert_group(group)]
     except IntegrityError:
-        recorded = []
-        for row in rows:
-            row.pk = None
-            try:
-                with transaction.atomic():
-                    row.save(force_insert=True)
-            except IntegrityError:
-                logger.warning(
-                    "task=%s occurrence=%s is recorded already (fired by another scheduler); not run twice",
-                    row.task_id,
-                    row.occurrence_at.isoformat(),
-                )
-                continue
+        return _insert_one_by_one(rows)
+    return recorded
+
+
+# The columns of a round's row that are the same for a whole group (everything but the task).
+_SHARED_COLUMNS = (
+    "status",
+    "trigger",
+    "scheduled_for",
+    "occurrence_at",
+    "start_time",
+    "heartbeat_at",
+    "end_time",
+    "worker",
+    "host",
+    "pid",
+    "handover_queue",
+    "handed_over_at",
+    "error_message",
+)
+
+
+def _insert_group(group: list[TaskExecution]) -> list[TaskExecution]:
+    meta = TaskExecution._meta
+    quote = connection.ops.quote_name
+    now = timezone.now()
+    model = group[0]
+    columns = [column for column in meta.concrete_fields if not column.primary_key and column.attname != "task_id"]
+    values = []
+    for column in columns:
+        value = now if column.attname in ("created_at", "updated_at") else getattr(model, column.attname)
+        values.append(column.get_db_prep_save(value, connection))
+    task_ids = [row.task_id for row in group]
+    returning = connection.features.can_return_rows_from_bulk_insert
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({quote('task_id')}, {', '.join(quote(c.column) for c in columns)}) "
+        f"SELECT {quote('id')}, {', '.join(['%s'] * len(columns))} FROM {quote(ScheduledTask._meta.db_table)} "
+        f"WHERE {quote('id')} IN ({', '.join(['%s'] * len(task_ids))})"
+        + (f" RETURNING {quote('id')}, {quote('task_id')}" if returning else "")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, *task_ids])
+        if returning:
+            ids = {task_id: pk for pk, task_id in cursor.fetchall()}
+    if not returning:  # read the new ids back by their occurrence
+        written = TaskExecution.objects.filter(task_id__in=task_ids, occurrence_at=model.occurrence_at)
+        ids = dict(written.values_list("task_id", "id"))
+    recorded = []
+    for row in group:
+        if row.task_id in ids:  # a task deleted meanwhile got no row
+            row.pk = ids[row.task_id]
+            row.created_at = row.updated_at = now
+            row._state.adding = False
             recorded.append(row)
-        return recorded
-    if any(row.pk is None for row in rows):  # databases that do not return ids from a bulk insert
-        matching = TaskExecution.objects.filter(
-            task_id__in={row.task_id for row in rows}, occurrence_at__in={row.occurrence_at for row in rows}
-        )
-        ids = {(task_id, due): pk for task_id, due, pk in matching.values_list("task_id", "occurrence_at", "id")}
-        for row in rows:
-            row.pk = ids.get((row.task_id, row.occurrence_at))
-    return rows
+    return recorded
+
+
+def _insert_one_by_one(rows: list[TaskExecution]) -> list[TaskExecution]:
+    """The fallback when a row of the batch is recorded already: each on its own, the clashes left out."""
+    recorded = []
+    for row in rows:
+        row.pk = None
+        try:
+            with transaction.atomic():
+                row.save(force_insert=True)
+        except IntegrityError:
+            logger.warning(
+                "task=%s occurrence=%s is recorded already (fired by another scheduler); not run twice",
+                row.task_id,
+                row.occurrence_at.isoformat(),
+            )
+            continue
+        recorded.append(row)
+    return recorded
 
 
 def _insert_step(*, parent: TaskExecution, task_id: int, status: str, **fields: Any) -> TaskExecution:
@@ -494,33 +571,127 @@ def execution_finish(
     fields the run recorded and has not written yet. Returns whether the row was written and, when
     exactly the computed fields were written, those fields (so the caller needs no read-back).
     """
+    [result] = executions_finish(finals=[(execution, outcome, progress)], now=now)
+    return result
+
+
+def executions_finish(
+    *, finals: Sequence[tuple[TaskExecution, Outcome, dict[str, Any] | None]], now: datetime | None = None
+) -> list[tuple[bool, dict[str, Any] | None]]:
+    """execution_finish for many runs in one transaction: one commit, one statistics upsert and one
+    refresh of the tasks' latest execution for the whole batch (the process's finisher writes the
+    runs that end together this way). Returns execution_finish's answer for each, in order."""
     now = now or db_now()
+    answers: list[tuple[bool, dict[str, Any] | None]] = []
+    ended: list[EndedRun] = []
+    with transaction.atomic():
+        quick = _finish_quick_runs(finals, now) if len(finals) > 1 else {}
+        for index, (execution, outcome, progress) in enumerate(finals):
+            if index in quick:
+                answer, fields = (True, quick[index]), quick[index]
+            else:
+                answer, fields = _finish_one(execution, outcome, progress, now)
+            answers.append(answer)
+            if fields is not None:
+                run = EndedRun(execution.task_id, fields["status"], execution.start_time, fields["duration_seconds"])
+                ended.append(run)
+        day_stats_add(ended=ended)
+        tasks_refresh_latest(task_ids={run.task_id for run in ended})
+    return answers
+
+
+# What the quick path writes: the final fields of _final_fields, and the progress fields a run may
+# not have recorded (those keep their values).
+_QUICK_COLUMNS = (
+    "status",
+    "end_time",
+    "duration_seconds",
+    "result",
+    "error_message",
+    "estimated_end_time",
+    "is_paused",
+    "heartbeat_at",
+    "updated_at",
+    "progress_percent",
+    "current_item",
+)
+_QUICK_OPTIONAL = ("processed_items", "total_items", "output_tail")
+
+
+def _finish_quick_runs(
+    finals: Sequence[tuple[TaskExecution, Outcome, dict[str, Any] | None]], now: datetime
+) -> dict[int, dict[str, Any]]:
+    """The common case of a batch (runs that succeeded, with no terminate request) in one executemany
+    of one prepared conditional UPDATE, instead of an ORM query per run: index in `finals` → the
+    fields written, for the runs it wrote. The others (failures, terminate requests, rows ended
+    elsewhere meanwhile) are left to _finish_one."""
+    quick = [
+        (index, execution, _final_fields(execution, outcome, progress, now))
+        for index, (execution, outcome, progress) in enumerate(finals)
+        if outcome.status in (Status.SUCCESS, Status.COMPLETED)
+    ]
+    if len(quick) < 2:
+        return {}
+    meta = TaskExecution._meta
+    quote = connection.ops.quote_name
+    columns = {name: quote(meta.get_field(name).column) for name in (*_QUICK_COLUMNS, *_QUICK_OPTIONAL)}
+    assignments = [f"{columns[name]} = %s" for name in _QUICK_COLUMNS]
+    assignments += [f"{columns[name]} = COALESCE(%s, {columns[name]})" for name in _QUICK_OPTIONAL]
+    started = ", ".join(["%s"] * len(STARTED))
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} "
+        f"WHERE {quote('id')} = %s AND {quote('status')} IN ({started}) AND {quote('terminate_requested')} = %s"
+    )
+    unrequested = meta.get_field("terminate_requested").get_db_prep_save(False, connection)
+    params = []
+    for _index, execution, fields in quick:
+        values = [meta.get_field(name).get_db_prep_save(fields.get(name), connection) for name in _QUICK_COLUMNS]
+        values += [
+            meta.get_field(name).get_db_prep_save(fields[name], connection) if name in fields else None
+            for name in _QUICK_OPTIONAL
+        ]
+        params.append([*values, execution.pk, *STARTED, unrequested])
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+    ids = [execution.pk for _index, execution, _fields in quick]
+    ended = TaskExecution.objects.filter(pk__in=ids, end_time=now, status__in=(Status.SUCCESS, Status.COMPLETED))
+    won = set(ended.values_list("pk", flat=True))
+    written = {}
+    for index, execution, fields in quick:
+        if execution.pk in won:
+            logger.info("execution #%s ended %s", execution.pk, fields["status"])
+            written[index] = fields
+    return written
+
+
+def _finish_one(
+    execution: TaskExecution, outcome: Outcome, progress: dict[str, Any] | None, now: datetime
+) -> tuple[tuple[bool, dict[str, Any] | None], dict[str, Any] | None]:
+    """One run's final write inside the caller's transaction: (execution_finish's answer, the fields
+    written, or None when the row had ended already)."""
     if outcome.status in (Status.SUCCESS, Status.COMPLETED):
         # The common case in one conditional UPDATE: no terminate request, nothing else to write.
         fields = _final_fields(execution, outcome, progress, now)
-        with transaction.atomic():
-            unrequested = TaskExecution.objects.filter(pk=execution.pk, status__in=STARTED, terminate_requested=False)
-            if unrequested.update(**fields):
-                _count_end(execution, fields)
-                logger.info("execution #%s ended %s", execution.pk, outcome.status)
-                return True, fields
+        unrequested = TaskExecution.objects.filter(pk=execution.pk, status__in=STARTED, terminate_requested=False)
+        if unrequested.update(**fields):
+            logger.info("execution #%s ended %s", execution.pk, outcome.status)
+            return (True, fields), fields
     with transaction.atomic():
         rows = TaskExecution.objects.filter(pk=execution.pk, status__in=STARTED)
         for _ in range(3):  # the flag may change between the read and the write; then read again
             current = rows.values("terminate_requested", "error_message").first()
             if current is None:
-                return False, None  # ended elsewhere already: a terminal state is never overwritten
+                return (False, None), None  # ended elsewhere already: a terminal state is never overwritten
             final = _terminated_if_requested(outcome, current["terminate_requested"], current["error_message"])
             fields = _final_fields(execution, final, progress, now)
             if rows.filter(terminate_requested=current["terminate_requested"]).update(**fields):
-                _count_end(execution, fields)
                 break
         else:
-            return False, None
+            return (False, None), None
         if final.status == Status.FAILED and execution.trigger != Trigger.WORKFLOW:
             execution_schedule_retry(execution=execution, now=now)
     logger.info("execution #%s ended %s%s", execution.pk, final.status, f": {final.error}" if final.error else "")
-    return True, None
+    return (True, None), fields
 
 
 def _ended(row: TaskExecution) -> EndedRun:

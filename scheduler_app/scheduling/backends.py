@@ -32,13 +32,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, close_old_connections, connections
 from django.utils.module_loading import import_string
 
 from scheduler_app import selectors
 from scheduler_app.conf import scheduler_settings
 from scheduler_app.models import TaskExecution
 from scheduler_app.runtime import transitions
+from scheduler_app.runtime.finisher import get_finisher
 from scheduler_app.runtime.monitor import get_monitor
 from scheduler_app.runtime.runner import execution_execute
 
@@ -67,6 +68,7 @@ def execute_through_outages(
     stopping: threading.Event | None = None,
     patience: float = OUTAGE_PATIENCE_SECONDS,
     may_start: Callable[[], bool] | None = None,
+    wait: bool = True,
 ) -> TaskExecution | None:
     """runtime.runner.execution_execute, retried while the database is away.
 
@@ -79,7 +81,7 @@ def execute_through_outages(
     deadline = time.monotonic() + patience
     while True:
         try:
-            return execution_execute(execution_id=execution_id, execution=execution, may_start=may_start)
+            return execution_execute(execution_id=execution_id, execution=execution, may_start=may_start, wait=wait)
         except DatabaseError as error:
             if time.monotonic() + delay > deadline or (stopping is not None and stopping.is_set()):
                 logger.error("execution=#%s could not start (%s); the orphan check will end it", execution_id, error)
@@ -196,10 +198,17 @@ class ExecutionBackend:
 
 
 class ThreadBackend(ExecutionBackend):
-    """Executions run in the scheduler process's bounded pool of `pool_size` threads.
+    """Executions run in the scheduler process's pool of up to `pool_size` threads.
 
-    A run holds a slot from its claim to its end, so a row is claimed (and its start_time written)
-    only when a thread is free to start it at once.
+    Threads are started as runs need them (SCHEDULER_THREAD_POOL_SIZE is the ceiling, high by
+    default: most runs wait on a child process or on their steps, and a burst of runs due together
+    should start together). A run holds a slot from its claim to the end of its work, so a row is
+    claimed (and its start_time written) only when a thread can start it at once. The run's thread
+    hands the final state to the process's finisher and is free at once; it holds no database
+    connection for the bookkeeping (the monitor and the finisher write it in batches), and closes any
+    its work opened, so idle threads hold none. In-process actions share the interpreter and often
+    a database connection each: at most SCHEDULER_ACTION_CONCURRENCY of them run at once
+    (executors/common.py).
     """
 
     name = "thread"
@@ -222,6 +231,8 @@ class ThreadBackend(ExecutionBackend):
         super().shutdown()
         if self.pool:
             self.pool.shutdown(wait=True, cancel_futures=False)
+        if not get_finisher(get_monitor()).drain(timeout=scheduler_settings.SHUTDOWN_GRACE):
+            logger.error("final states of some runs could not be written before the scheduler stopped")
 
     def capacity(self) -> int:
         return max(0, self.pool_size - self._busy)
@@ -248,13 +259,14 @@ class ThreadBackend(ExecutionBackend):
     def execute(self, execution_id: int, execution: TaskExecution | None = None) -> None:
         """Run one claimed row to its end in this pool thread, then free its slot."""
         try:
-            finished = execute_through_outages(
-                execution_id, execution=execution, stopping=self.stopping, may_start=self.may_start
+            # The final state goes to the finisher (which logs the finish line): the slot frees now.
+            execute_through_outages(
+                execution_id, execution=execution, stopping=self.stopping, may_start=self.may_start, wait=False
             )
         finally:
+            connections.close_all()  # this thread's own, if the work opened one: idle threads hold none
             self._claimed.discard(execution_id)
             self.release(1)
-        log_finish(finished)
 
     def in_flight_ids(self) -> set[int]:
         return super().in_flight_ids() | self._claimed

@@ -8,6 +8,7 @@ and the insert that follows it are not raced within the process; across processe
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +17,7 @@ from scheduler_app.models import ScheduledTask, TaskExecution
 from scheduler_app.runtime import transitions
 from scheduler_app.runtime.clock import db_now
 from scheduler_app.runtime.overlap import Situation, Verdict, overlap_decide
+from scheduler_app.runtime.summaries import tasks_refresh_latest
 from scheduler_app.runtime.transitions import PlannedOccurrence
 from scheduler_app.selectors import ActiveRun
 
@@ -48,10 +50,12 @@ class Occurrence:
 @dataclass
 class Started:
     """Rows to run now (claimed, or handed over to Celery), each with its task loaded, and how many
-    more could have started but for the free slots (they wait as `pending` for the dispatcher)."""
+    more could have started but for the free slots (they wait as `pending` for the dispatcher).
+    `unsettled` are the tasks whose stored latest execution occurrences_settle must refresh."""
 
     rows: list[TaskExecution] = field(default_factory=list)
     short_of_slots: int = 0
+    unsettled: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -102,6 +106,7 @@ def occurrences_fire(
     host: str,
     pid: int,
     slots: int | None = None,
+    tasks: Mapping[int, ScheduledTask] | None = None,
 ) -> Started:
     """Record due occurrences with one INSERT and return the rows to start now.
 
@@ -110,7 +115,9 @@ def occurrences_fire(
     others are recorded as skipped with the reason. Each one that may run goes through the overlap
     decision: it starts at once (claimed by `worker`, at most `slots` of them; None = no limit), is
     handed over to its Celery queue, waits `pending` (behind an active run, or for a free slot), or
-    is recorded skipped. An occurrence another scheduler recorded first is left out.
+    is recorded skipped. An occurrence another scheduler recorded first is left out. `tasks` are the
+    task rows the caller holds already (the scheduler's, as of its last reconciliation); the others
+    are read.
     """
     now = db_now()
     timely, skipped = _plan_per_task(occurrences, now=now)
@@ -145,18 +152,29 @@ def occurrences_fire(
     if to_replace:
         stopped = transitions.executions_stop(execution_ids=sorted(set(to_replace)), reason=REPLACED, now=now)
         logger.info("replace: stopping %s active runs %s", stopped, sorted(set(to_replace))[:20])
-    recorded = transitions.executions_record_round(planned=planned, worker=worker, host=host, pid=pid)
+    recorded = transitions.executions_record_round(
+        planned=planned, worker=worker, host=host, pid=pid, refresh_latest=False
+    )
     by_task = {o.task_id: o for o in timely}
     for row in recorded:
         _log_fire(row, by_task[row.task_id], holding.get(row.task_id))
     to_start = [row for row in recorded if row.status == Status.RUNNING or row.handover_queue]
-    return Started(rows=_with_tasks(to_start), short_of_slots=short_of_slots)
+    unsettled = {row.task_id for row in recorded}
+    return Started(rows=_with_tasks(to_start, tasks or {}), short_of_slots=short_of_slots, unsettled=unsettled)
 
 
-def _with_tasks(rows: list[TaskExecution]) -> list[TaskExecution]:
-    """The rows with their tasks attached (one query); rows of a task deleted meanwhile are deleted
-    too (written after the task's cascade, they would belong to nothing)."""
-    tasks = ScheduledTask.objects.in_bulk({row.task_id for row in rows})
+def occurrences_settle(*, started: Started) -> None:
+    """After a round's runs have started: their tasks' stored latest execution. Done after the start,
+    not before it, so a burst of runs begins as soon as the rows exist."""
+    tasks_refresh_latest(task_ids=started.unsettled)
+
+
+def _with_tasks(rows: list[TaskExecution], known: Mapping[int, ScheduledTask]) -> list[TaskExecution]:
+    """The rows with their tasks attached (at most one query, for the tasks not `known`); rows of a
+    task deleted meanwhile are deleted too (written after the task's cascade, they would belong to
+    nothing)."""
+    missing = {row.task_id for row in rows} - set(known)
+    tasks = {**known, **(ScheduledTask.objects.in_bulk(missing) if missing else {})}
     kept, gone = [], []
     for row in rows:
         task = tasks.get(row.task_id)

@@ -17,6 +17,7 @@ from django.db import connections
 from scheduler_app.executors import command
 from scheduler_app.models import ScheduledTask, TaskExecution
 from scheduler_app.runtime import runner as runs
+from scheduler_app.runtime import transitions
 from scheduler_app.runtime.context import ExecutionContext
 from scheduler_app.runtime.monitor import ExecutionMonitor
 from tests.factories import ScheduledTaskFactory, TaskExecutionFactory
@@ -116,7 +117,7 @@ def fast(monkeypatch):
     monkeypatch.setattr(ExecutionContext, "output_interval", 0.0)
     monkeypatch.setattr(ExecutionContext, "pause_poll", 0.02)
     monkeypatch.setattr(command, "KILL_GRACE_SECONDS", 1.0)
-    monkeypatch.setattr(runs, "FINISH_RETRY_DELAYS", (0.0, 0.0, 0.0))
+    monkeypatch.setattr(transitions, "FINISH_RETRY_DELAYS", (0.0, 0.0, 0.0))
 
 
 def start_time(pid: int) -> int | None:

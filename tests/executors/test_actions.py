@@ -21,17 +21,20 @@ def test_example_progress_moves_from_0_to_100(monkeypatch):
         original(self)
 
     monkeypatch.setattr(ExecutionContext, "flush", spy)
-    execution = run_config({"task_action": "example_task", "steps": 4, "duration_seconds": 0.2})
+    execution = run_config({"task_action": "example_task", "steps": 4, "duration_seconds": 0.4})
     assert execution.status == "success"
-    assert [percent for percent, _, _ in written] == [0, 25, 50, 75, 100]
-    assert [item for _, _, item in written][1:] == ["step_1", "step_2", "step_3", "step_4"]
+    # The monitor writes what it finds at each poll: rising percents of named steps, while it runs.
+    percents = [percent for percent, _, _ in written]
+    assert len(percents) >= 2
+    assert percents == sorted(percents)
+    assert {item for _, _, item in written} <= {"", "step_1", "step_2", "step_3", "step_4"}
     assert execution.progress_percent == 100
     assert execution.processed_items == execution.total_items == 4
     assert execution.current_item == "step_4"
     assert execution.result == {
         "success": True,
         "message": "示例任务执行完成",
-        "duration_seconds": 0.2,
+        "duration_seconds": 0.4,
         "current_step": 4,
         "total_steps": 4,
         "processed_items": 4,

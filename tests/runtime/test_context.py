@@ -38,6 +38,8 @@ def test_progress_writes_percent_items_eta_and_live_result(running):
     ctx = ExecutionContext(running, clock=clock)
     clock.now += 10
     ctx.progress(processed=2, total=8, current_item="a", message="working", insert_count=3)
+    assert row(running.pk).progress_percent == 0  # recorded: the monitor writes it (or a forced write)
+    ctx.flush()
     saved = row(running.pk)
     assert saved.progress_percent == 25
     assert (saved.processed_items, saved.total_items, saved.current_item) == (2, 8, "a")
@@ -53,21 +55,39 @@ def test_progress_writes_percent_items_eta_and_live_result(running):
     }
 
 
-def test_progress_writes_are_throttled_unless_forced(running, django_assert_num_queries):
+def test_the_runs_own_thread_writes_only_forced_progress(running, django_assert_num_queries):
+    """The monitor writes progress (throttled); the run's thread needs no database connection for it."""
     clock = FakeClock()
     ctx = ExecutionContext(running, clock=clock)
     with django_assert_num_queries(0):
         for index in range(50):
-            ctx.progress(processed=index, total=100)  # within 0.5 s of the start: recorded only
-        ctx.progress(processed=100, total=100)
+            ctx.progress(processed=index, total=100)
+        clock.now += 10
+        ctx.progress(processed=100, total=100)  # however long since the last write
+        ctx.set_output("some output")
+        ctx.set_child_process(None)
     with django_assert_num_queries(1):
         ctx.progress(processed=51, total=100, force=True)
+    assert row(running.pk).processed_items == 51
+
+
+def test_the_monitor_writes_progress_at_most_once_per_interval(running, django_assert_num_queries):
+    clock = FakeClock()
+    ctx = ExecutionContext(running, clock=clock)
+    ctx.progress(processed=1, total=10)
+    with django_assert_num_queries(0):
+        ctx.flush_if_due()  # within 0.5 s of the claim's write
     clock.now += 0.6
     with django_assert_num_queries(1):
-        ctx.progress(processed=100, total=100, message="again")
+        ctx.flush_if_due()
+    ctx.progress(processed=2, total=10, message="again")
     with django_assert_num_queries(0):
-        ctx.progress(processed=100, total=100, message="and again")
-    assert row(running.pk).result["message"] == "again"
+        ctx.flush_if_due()
+    ctx.set_child_process(12345)  # a child is written at the next poll, whatever the interval
+    with django_assert_num_queries(1):
+        ctx.flush_if_due()
+    saved = row(running.pk)
+    assert (saved.processed_items, saved.result["message"], saved.child_pid) == (2, "again", 12345)
 
 
 def test_the_monitor_writes_progress_a_run_left_unwritten(running):
@@ -210,7 +230,8 @@ def test_monitor_reads_flags_and_writes_heartbeats_in_one_query_each(django_asse
     request(executions[0].pk, is_paused=True)
     request(executions[1].pk, terminate_requested=True)
     request(executions[2].pk, status="terminated")
-    with django_assert_num_queries(2):
+    # The flags, then one transaction for the writes (the test's savepoint and its release count here).
+    with django_assert_num_queries(4):
         monitor.poll_once()
     assert contexts[0].pause_requested
     assert not contexts[0].terminate_requested

@@ -10,6 +10,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.triggers.interval import IntervalTrigger
 from django_apscheduler.models import DjangoJob
 
+from scheduler_app.scheduling import engine
 from scheduler_app.scheduling.engine import JOB_FUNC, GuardedBackgroundScheduler, OccurrenceExecutor, TaskJobStore
 
 pytestmark = pytest.mark.django_db
@@ -51,7 +52,7 @@ def test_rounds_read_memory_only_and_fired_jobs_are_written_in_one_statement(sto
         due = store.get_due_jobs(START)
         for job in due:
             job._modify(next_run_time=START + timedelta(seconds=1))
-            store.update_job(job)
+            store.advance(job)
         assert store.get_next_run_time() == START + timedelta(seconds=1)
     assert set(DjangoJob.objects.values_list("next_run_time", flat=True)) == {START}  # not written yet
     with django_assert_num_queries(1):
@@ -64,12 +65,12 @@ def test_a_failed_flush_keeps_the_next_run_times_for_the_next_try(store, monkeyp
     job = make_job(store, "job", START)
     store.add_job(job)
     job._modify(next_run_time=START + timedelta(seconds=5))
-    store.update_job(job)
+    store.advance(job)
 
     def database_down(*args, **kwargs):
         raise RuntimeError("database down")
 
-    monkeypatch.setattr(DjangoJob.objects, "bulk_update", database_down)
+    monkeypatch.setattr(engine.connection, "cursor", database_down)
     with pytest.raises(RuntimeError):
         store.flush()
     monkeypatch.undo()
@@ -92,7 +93,7 @@ def test_load_takes_the_table_over_and_parks_a_job_it_cannot_unpickle(store):
 def test_remove_deletes_the_row_and_an_unknown_job_is_a_lookup_error(store):
     job = make_job(store, "job", START)
     store.add_job(job)
-    store.update_job(job)
+    store.advance(job)
     store.remove_job("job")
     assert store.lookup_job("job") is None
     assert not DjangoJob.objects.filter(id="job").exists()
@@ -116,7 +117,7 @@ def test_held_jobs_keep_their_old_next_run_time_in_the_table_until_released(stor
     for job in jobs:
         store.add_job(job)
         job._modify(next_run_time=START + timedelta(seconds=1))
-        store.update_job(job)
+        store.advance(job)
     assert store.flush(hold={"job-0"}) == 1  # job-0's occurrence is not recorded yet
     assert dict(DjangoJob.objects.values_list("id", "next_run_time")) == {
         "job-0": START,
@@ -124,3 +125,32 @@ def test_held_jobs_keep_their_old_next_run_time_in_the_table_until_released(stor
     }
     assert store.flush() == 1
     assert DjangoJob.objects.get(id="job-0").next_run_time == START + timedelta(seconds=1)
+
+
+def test_many_distinct_next_run_times_go_in_one_bulk_statement(store, django_assert_num_queries):
+    jobs = [make_job(store, f"job-{index}", START) for index in range(30)]
+    for index, job in enumerate(jobs):
+        store.add_job(job)
+        job._modify(next_run_time=START + timedelta(seconds=index + 1))
+        store.advance(job)
+    with django_assert_num_queries(1):
+        assert store.flush() == 30
+    assert DjangoJob.objects.get(id="job-29").next_run_time == START + timedelta(seconds=30)
+
+
+def test_load_takes_the_next_run_time_from_the_column_and_a_change_writes_the_whole_row(store):
+    job = make_job(store, "job", START)
+    store.add_job(job)
+    job._modify(next_run_time=START + timedelta(seconds=7))
+    store.advance(job)
+    store.flush()  # the column only: the pickled state still says START
+    other = TaskJobStore()
+    other.start(store._scheduler, "default")
+    other.load()
+    assert other.lookup_job("job").next_run_time == START + timedelta(seconds=7)
+    job._modify(next_run_time=None)  # paused
+    store.update_job(job)
+    assert DjangoJob.objects.get(id="job").next_run_time is None
+    other.load()
+    assert other.lookup_job("job").next_run_time is None
+

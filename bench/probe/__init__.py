@@ -1,0 +1,1 @@
+"""A Django app for the benchmarks: an action that records the instant its own code begins."""
