@@ -153,4 +153,3 @@ def test_load_takes_the_next_run_time_from_the_column_and_a_change_writes_the_wh
     assert DjangoJob.objects.get(id="job").next_run_time is None
     other.load()
     assert other.lookup_job("job").next_run_time is None
-
