@@ -63,9 +63,21 @@ def test_dashboard_is_linked_from_the_list(admin_client):
 
 
 def test_dashboard_permissions(staff_client, client):
+    """The dashboard shows tasks and runs: it needs the view permission of both."""
     assert client.get(reverse(DASHBOARD)).status_code == HTTPStatus.FOUND  # to the login page
     assert staff_client("view_taskexecution").get(reverse(DASHBOARD)).status_code == HTTPStatus.FORBIDDEN
-    assert staff_client("view_scheduledtask").get(reverse(DASHBOARD)).status_code == HTTPStatus.OK
+    assert staff_client("view_scheduledtask").get(reverse(DASHBOARD)).status_code == HTTPStatus.FORBIDDEN
+    both = staff_client("view_scheduledtask", "view_taskexecution")
+    assert both.get(reverse(DASHBOARD)).status_code == HTTPStatus.OK
+
+
+def test_dashboard_shows_the_scheduler_processes_only_with_their_permission(staff_client, live_node):
+    hosts = "testhost (pid 4242)"
+    without = staff_client("view_scheduledtask", "view_taskexecution").get(reverse(DASHBOARD)).content.decode()
+    assert hosts not in without
+    assert 'id="zq-health"' in without  # online or not is still shown
+    viewer = staff_client("view_scheduledtask", "view_taskexecution", "view_schedulernode")
+    assert hosts in viewer.get(reverse(DASHBOARD)).content.decode()
 
 
 def test_dashboard_query_count_does_not_grow(admin_client, live_node):

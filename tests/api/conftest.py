@@ -3,29 +3,24 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
-from tests.factories import UserFactory
+from tests.factories import operator_user, user_with
 
 
-def user_with(username: str, *codenames: str, **fields):
-    user = UserFactory(username=username, **fields)
-    if codenames:
-        user.user_permissions.add(
-            *Permission.objects.filter(content_type__app_label="scheduler_app", codename__in=codenames)
-        )
-    return user
+READ_PERMISSIONS = ("view_scheduledtask", "view_taskexecution", "view_schedulernode")
 
 
 @pytest.fixture
 def plain_user(db):
-    return user_with("reader")
+    """May read everything (tasks, executions, the scheduler's status), write nothing."""
+    return user_with("reader", *READ_PERMISSIONS)
 
 
 @pytest.fixture
-def staff_user(db):
-    return user_with("staff", is_staff=True)
+def operator(db):
+    """Every scheduler permission, and not staff: the API asks the model permissions, never is_staff."""
+    return operator_user()
 
 
 @pytest.fixture
@@ -58,5 +53,5 @@ def user_client(plain_user):
 
 
 @pytest.fixture
-def staff_client(staff_user):
-    return client_for(staff_user)
+def operator_client(operator):
+    return client_for(operator)
