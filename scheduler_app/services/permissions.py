@@ -73,7 +73,7 @@ CHANGE_NODE = f"{APP}.change_schedulernode"
 DELETE_NODE = f"{APP}.delete_schedulernode"
 
 PERMISSION_DENIED = _("You do not have permission to %(action)s (it needs %(permissions)s).")
-PERMISSIONS_OR = _("%(first)s or %(second)s")
+PERMISSIONS_ONE_OF = _("one of %(names)s")
 PERMISSIONS_AND = _("%(first)s and %(second)s")
 
 
@@ -94,10 +94,17 @@ def recorded_user(actor: Actor) -> AbstractBaseUser | None:
     return actor if isinstance(actor, AbstractBaseUser) and actor.is_authenticated else None
 
 
-def _join(names: Sequence[str], conjunction: Promise) -> str:
-    text = names[0]
-    for name in names[1:]:
-        text = gettext(conjunction) % {"first": text, "second": name}
+def _needs_text(needs: Sequence[Sequence[str]]) -> str:
+    """'"a.x" and one of "a.y", "a.z"': what a rule needs, for its refusal."""
+    parts = [
+        f'"{group[0]}"'
+        if len(group) == 1
+        else gettext(PERMISSIONS_ONE_OF) % {"names": ", ".join(f'"{name}"' for name in group)}
+        for group in needs
+    ]
+    text = parts[0]
+    for part in parts[1:]:
+        text = gettext(PERMISSIONS_AND) % {"first": text, "second": part}
     return text
 
 
@@ -118,9 +125,8 @@ class Rule:
     def check(self, actor: Actor) -> None:
         """Raise PermissionDenied (HTTP 403) naming what is missing, unless the actor may."""
         if not self.allows(actor):
-            groups = [_join([f'"{name}"' for name in group], PERMISSIONS_OR) for group in self.needs]
             raise PermissionDenied(
-                gettext(PERMISSION_DENIED) % {"action": self.action, "permissions": _join(groups, PERMISSIONS_AND)}
+                gettext(PERMISSION_DENIED) % {"action": self.action, "permissions": _needs_text(self.needs)}
             )
 
 

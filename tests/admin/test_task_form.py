@@ -283,7 +283,8 @@ def test_schedule_error_is_shown_on_the_page_and_in_the_banner(admin_client):
 @pytest.mark.parametrize("config", NEVER_RUNS.values(), ids=NEVER_RUNS.keys())
 def test_admin_form_refuses_a_config_that_cannot_run(staff_client, settings, config):
     settings.SCHEDULER_COMMAND_ALLOWLIST = ["echo"]
-    response = staff_client("add_scheduledtask").post(
+    # With the command permission, so that what refuses the commands is their validation
+    response = staff_client("add_scheduledtask", "change_command_scheduledtask").post(
         reverse(ADD), form_data(name="never runs", config=json.dumps(config))
     )
 

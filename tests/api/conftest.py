@@ -7,7 +7,6 @@ from rest_framework.test import APIClient
 
 from tests.factories import operator_user, user_with
 
-
 READ_PERMISSIONS = ("view_scheduledtask", "view_taskexecution", "view_schedulernode")
 
 

@@ -2,8 +2,9 @@
 
 Runs as an operator (every scheduler permission) and as a reader (the view permissions only: its
 writes answer 403), with token authentication, valid and invalid generated data, a fixed number of
-examples per operation, no shrinking and a time budget, derandomized so that CI runs are repeatable. It fails on any 5xx, any status code the schema does not document, and any
-response body or content type that breaks the schema.
+examples per operation, no shrinking and a time budget, derandomized so that CI runs are repeatable.
+It fails on any 5xx, any status code the schema does not document, and any response body or content
+type that breaks the schema.
 """
 
 from __future__ import annotations
