@@ -132,6 +132,16 @@ def test_no_banner_with_a_live_scheduler(admin_client, live_node):
     assert "zq-banner" not in html
 
 
+def test_broken_trigger_banner_needs_the_task_view_permission(staff_client, live_node):
+    ScheduledTaskFactory(name="secret-task", schedule_error="cannot build: bad timezone")
+    url = reverse("admin:scheduler_app_taskexecution_changelist")
+    html = staff_client("view_taskexecution").get(url).content.decode()
+    assert "secret-task" not in html
+    assert 'id="zq-banner-broken"' not in html
+    html = staff_client("view_taskexecution", "view_scheduledtask").get(url).content.decode()
+    assert 'id="zq-banner-broken"' in html
+
+
 def test_broken_trigger_banner_links_the_tasks(admin_client, live_node):
     task = ScheduledTaskFactory(name="bad", schedule_error="cannot build: bad timezone")
     for index in range(11):

@@ -291,3 +291,31 @@ def test_admin_form_refuses_a_config_that_cannot_run(staff_client, settings, con
     assert response.status_code == HTTPStatus.OK  # the form again, with the error
     assert response.context["adminform"].form.errors["config"]
     assert not ScheduledTask.objects.filter(name="never runs").exists()
+
+
+COMMAND = {"command": "python -m scheduler_app.jobs.example_job --steps 1"}
+
+
+def test_what_a_command_task_runs_is_read_only_without_the_command_permission(staff_client):
+    task = ScheduledTaskFactory(name="cmd", config={**COMMAND, "env": {"TOKEN": "t"}})
+    url = reverse("admin:scheduler_app_scheduledtask_change", args=[task.pk])
+    form = staff_client("change_scheduledtask").get(url).context["adminform"].form
+    assert "config" not in form.fields
+    assert "task_type" not in form.fields
+    form = staff_client("change_scheduledtask", "change_command_scheduledtask").get(url).context["adminform"].form
+    assert {"config", "task_type"} <= set(form.fields)
+
+
+def test_a_command_in_the_form_without_the_command_permission_is_a_field_error(staff_client):
+    task = ScheduledTaskFactory(name="action", task_type="manual_task", interval_seconds=None)
+    url = reverse("admin:scheduler_app_scheduledtask_change", args=[task.pk])
+    data = form_data(name="action", task_type="manual_task", cron_expression="", config=json.dumps(COMMAND))
+    response = staff_client("change_scheduledtask").post(url, data)
+    assert response.status_code == HTTPStatus.OK
+    [message] = errors_of(response)["config"]
+    assert "scheduler_app.change_command_scheduledtask" in message
+    task.refresh_from_db()
+    assert "command" not in task.config
+    assert staff_client("change_scheduledtask", "change_command_scheduledtask").post(url, data).status_code == 302
+    task.refresh_from_db()
+    assert task.config == COMMAND

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.utils import translation
 
 from scheduler_app.exceptions import PermissionDenied, SchedulerError
 from scheduler_app.models import TaskExecution
@@ -196,3 +197,9 @@ def test_the_system_may_do_what_no_user_may():
     execution = task_services.task_trigger(task=task, user=SYSTEM)
     assert execution.triggered_by is None
     assert set(demo_tasks_create(user=SYSTEM).created) == {*DEMO_TASKS, *DEMO_WORKFLOWS}
+
+
+def test_the_refusal_is_translated():
+    with translation.override("zh-hans"), pytest.raises(PermissionDenied) as caught:
+        permissions.TASK_COMMAND.check(user_with("nobody"))
+    assert caught.value.message == '您没有权限创建或修改命令任务（需要 "scheduler_app.change_command_scheduledtask"）。'
