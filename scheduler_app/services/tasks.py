@@ -2,7 +2,7 @@
 
 The admin, the API and the scheduler's commands all write tasks through these functions. Each one
 first checks that `user` may (services.permissions: PermissionDenied otherwise, before anything is
-read for writing), validates with `full_clean()` plus the checks that need the database (workflow
+locked or written), validates with `full_clean()` plus the checks that need the database (workflow
 steps, config shape), runs in one transaction, and bumps the schedule version on commit when the
 scheduler must see the change (`services.state.schedule_touch`). Calling several of them inside one
 `transaction.atomic()` block (a bulk admin action) bumps the version once.

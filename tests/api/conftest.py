@@ -1,4 +1,5 @@
-"""API fixtures: one user per role, and clients signed in as each."""
+"""API fixtures: a reader and an operator, and clients signed in as each (the permission walk's roles are in
+tests/roles.py)."""
 
 from __future__ import annotations
 
@@ -20,18 +21,6 @@ def plain_user(db):
 def operator(db):
     """Every scheduler permission, and not staff: the API asks the model permissions, never is_staff."""
     return operator_user()
-
-
-@pytest.fixture
-def runner_user(db):
-    """May run tasks and control executions, nothing else."""
-    return user_with("runner", "run_scheduledtask")
-
-
-@pytest.fixture
-def editor_user(db):
-    """May change tasks (edit, enable, pause...), not add, delete or run them."""
-    return user_with("editor", "change_scheduledtask")
 
 
 def client_for(user) -> APIClient:

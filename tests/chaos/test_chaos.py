@@ -292,7 +292,6 @@ def test_sigterm_with_five_running_commands(db, tmp_path):
     marker = f"zq-chaos-term-{time.time_ns()}"
     create_tasks(
         db.url,
-        "from scheduler_app.services.permissions import SYSTEM\n"
         "from scheduler_app.services.tasks import task_trigger\n"
         "for i in range(5):\n"
         f"    t = ScheduledTask.objects.create(name=f'cmd-{{i}}', task_type='manual_task', max_retries=0,"
