@@ -23,7 +23,7 @@ from scheduler_app.models import ScheduledTask, TaskExecution
 from scheduler_app.services.executions import execution_pause, execution_resume, execution_terminate
 from scheduler_app.services.permissions import SYSTEM
 from scheduler_app.services.tasks import task_trigger
-from tests.factories import ScheduledTaskFactory, UserFactory
+from tests.factories import ScheduledTaskFactory, user_with
 from tests.scheduling.conftest import wait_for
 
 pytestmark = [pytest.mark.process, pytest.mark.celery, pytest.mark.django_db(transaction=True)]
@@ -131,7 +131,7 @@ def test_command_action_and_workflow_run_on_workers_and_queues_route(celery_work
 
     # The API and the admin show which worker ran a run.
     client = APIClient()
-    client.force_authenticate(UserFactory(username="viewer"))
+    client.force_authenticate(user_with("viewer", "view_taskexecution"))
     body = client.get(f"/api/v1/scheduler/executions/{command_run.pk}/").json()
     assert (body["worker"], body["host"], body["pid"]) == (main.hostname, socket.gethostname(), main.pid)
     admin = Client()
