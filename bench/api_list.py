@@ -204,6 +204,7 @@ def start_server(url: str, port: int) -> subprocess.Popen:
 def measure(repeat: int, port: int) -> list[list[object]]:
     from _common import percentile
     from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -211,9 +212,14 @@ def measure(repeat: int, port: int) -> list[list[object]]:
 
     from scheduler_app.models import ScheduledTask
 
-    user = get_user_model().objects.filter(username="bench").first()
-    if user is None:
-        user = get_user_model().objects.create_superuser("bench", "bench@example.com", None)
+    user, _ = get_user_model().objects.get_or_create(username="bench")
+    # A reader: the list endpoints need the view permissions (is_staff grants nothing).
+    user.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="scheduler_app",
+            codename__in=["view_scheduledtask", "view_taskexecution", "view_schedulernode"],
+        )
+    )
     token, _ = Token.objects.get_or_create(user=user)
     headers = {"Authorization": f"Token {token.key}"}
     client = Client(HTTP_AUTHORIZATION=f"Token {token.key}")

@@ -20,6 +20,7 @@ EDITS = int(sys.argv[1]) if len(sys.argv) > 1 else 50
 def main() -> None:
     url = setup()
     from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
     from django_apscheduler.models import DjangoJob
     from rest_framework.test import APIClient
 
@@ -28,7 +29,10 @@ def main() -> None:
     task = ScheduledTask.objects.create(
         name="propagation", interval_seconds=3600, config={"task_action": "example_task", "steps": 1}, timezone="UTC"
     )
-    user = get_user_model().objects.create(username="bench", is_staff=True)
+    user = get_user_model().objects.create(username="bench")
+    user.user_permissions.add(
+        Permission.objects.get(content_type__app_label="scheduler_app", codename="change_scheduledtask")
+    )
     client = APIClient()
     client.force_authenticate(user)
     proc = start_scheduler("--log-level", "WARNING")

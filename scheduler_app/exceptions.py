@@ -2,11 +2,14 @@
 the exceptions that end a run.
 
 Bad input is a Django `ValidationError` (400, field errors). The classes here cover the rest:
-`Conflict` (409: the current state does not allow the operation) and `InvalidRequest` (400: the
-request makes no sense for this object, e.g. the steps of a task that is not a workflow).
+`Conflict` (409: the current state does not allow the operation), `InvalidRequest` (400: the
+request makes no sense for this object, e.g. the steps of a task that is not a workflow) and
+`PermissionDenied` (403: the actor lacks the permission the operation needs).
 """
 
 from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 
 
 class SchedulerError(Exception):
@@ -24,6 +27,17 @@ class InvalidRequest(SchedulerError):
     """The operation does not apply to this object (HTTP 400)."""
 
     default_code = "invalid"
+
+
+class PermissionDenied(SchedulerError, DjangoPermissionDenied):
+    """The actor may not do this (HTTP 403); raised by the services, whoever calls them.
+
+    Also Django's PermissionDenied, so that wherever an entry point does not catch it, Django (the
+    admin's 403 page) and DRF answer 403 on their own; the admin's row and bulk actions catch it as a
+    SchedulerError and show the message.
+    """
+
+    default_code = "permission_denied"
 
 
 class Conflict(SchedulerError):

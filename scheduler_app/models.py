@@ -190,7 +190,11 @@ class ScheduledTask(models.Model):
         ordering = ["name"]
         verbose_name = _("scheduled task")
         verbose_name_plural = _("scheduled tasks")
-        permissions = [("run_scheduledtask", _("Can run tasks and control executions"))]
+        permissions = [
+            ("run_scheduledtask", _("Can run tasks and control executions")),
+            # Commands run any program the site allows: a separate grant from editing tasks (services.permissions).
+            ("change_command_scheduledtask", _("Can create or change command tasks")),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=~Q(task_type="manual_task") | Q(cron_expression__isnull=True, interval_seconds__isnull=True),

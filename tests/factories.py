@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 
 from scheduler_app.models import ScheduledTask, TaskExecution
 from scheduler_app.runtime.summaries import EndedRun, day_stats_add, tasks_refresh_latest
@@ -17,6 +18,22 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"user{n}")
     password = factory.django.Password("pw-for-tests")
+
+
+def user_with(username: str, *codenames: str, **fields):
+    """A user holding exactly these scheduler_app permissions (codenames), with the given model fields."""
+    user = UserFactory(username=username, **fields)
+    if codenames:
+        user.user_permissions.add(
+            *Permission.objects.filter(content_type__app_label="scheduler_app", codename__in=codenames)
+        )
+    return user
+
+
+def operator_user(username: str = "operator"):
+    """A user with every scheduler_app permission: neither staff nor superuser, so the rules decide."""
+    codenames = Permission.objects.filter(content_type__app_label="scheduler_app").values_list("codename", flat=True)
+    return user_with(username, *codenames)
 
 
 class ScheduledTaskFactory(factory.django.DjangoModelFactory):

@@ -8,7 +8,8 @@ from scheduler_app.conf import scheduler_settings
 
 def test_defaults():
     assert scheduler_settings.TIMEZONE == "Asia/Shanghai"
-    assert scheduler_settings.THREAD_POOL_SIZE == 10
+    assert scheduler_settings.THREAD_POOL_SIZE == 512
+    assert scheduler_settings.ACTION_CONCURRENCY == 32
     assert scheduler_settings.COMMAND_ALLOWLIST is None
 
 

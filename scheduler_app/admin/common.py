@@ -1,4 +1,4 @@
-"""Shared admin pieces: status badges, progress bars, the scheduler banner and the run permission."""
+"""Shared admin pieces: status badges, progress bars, the scheduler banner and the permission methods."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from django.contrib.admin.views.main import ChangeList
-from django.contrib.auth import get_permission_codename
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import formats, timezone
@@ -18,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from scheduler_app import selectors
 from scheduler_app.models import ScheduledTask, TaskExecution
+from scheduler_app.services import permissions as rules
 
 Status = TaskExecution.Status
 
@@ -88,12 +88,6 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str)
 
 
-def has_run_permission(request: HttpRequest) -> bool:
-    """The custom `run_scheduledtask` permission: run now, and control executions (R9)."""
-    opts = ScheduledTask._meta
-    return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('run', opts)}")
-
-
 def safe_next(request: HttpRequest, default: str) -> str:
     """The `next` parameter of a POST when it points into this site, else `default`."""
     target = request.POST.get("next") or request.GET.get("next") or ""
@@ -122,13 +116,21 @@ def execution_actions(execution: TaskExecution) -> list[str]:
 
 
 def scheduler_banner_context(request: HttpRequest) -> dict[str, Any]:
-    """What the banner on every scheduler page needs: is a scheduler alive, which triggers are broken."""
+    """What the banner on every scheduler page needs: is a scheduler alive, which triggers are broken.
+
+    Whether a scheduler is alive (and its last heartbeat) is shown on every scheduler page: the pages'
+    data depend on it. Which processes lead (host, pid) needs SCHEDULER_VIEW; the broken tasks, TASK_VIEW.
+    """
     status = selectors.scheduler_status()
-    broken = list(
-        ScheduledTask.objects.exclude(schedule_error="")
-        .order_by("name")
-        .values("pk", "name", "schedule_error")[: BROKEN_TASKS_SHOWN + 1]
-    )
+    if not rules.SCHEDULER_VIEW.allows(request.user):
+        status = {**status, "leader": None, "standbys": []}
+    broken = []
+    if rules.TASK_VIEW.allows(request.user):
+        broken = list(
+            ScheduledTask.objects.exclude(schedule_error="")
+            .order_by("name")
+            .values("pk", "name", "schedule_error")[: BROKEN_TASKS_SHOWN + 1]
+        )
     for row in broken:
         row["url"] = reverse("admin:scheduler_app_scheduledtask_change", args=[row["pk"]])
     return {
@@ -138,6 +140,32 @@ def scheduler_banner_context(request: HttpRequest) -> dict[str, Any]:
         "zq_broken_more": len(broken) > BROKEN_TASKS_SHOWN,
         "zq_broken_url": reverse("admin:scheduler_app_scheduledtask_changelist") + "?broken=yes",
     }
+
+
+class RulePermissionsMixin:
+    """A ModelAdmin whose permission methods are the rules of services.permissions (`permission_rules`).
+
+    Django's own defaults ask `user.has_perm()` for the same model permissions; naming the rules makes
+    the admin and the API share one definition (view = view or change, as Django has it).
+    """
+
+    permission_rules: dict[str, rules.Rule] = {}
+
+    def _allows(self, request: HttpRequest, what: str) -> bool:
+        rule = self.permission_rules.get(what)
+        return rule is not None and rule.allows(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._allows(request, "view")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._allows(request, "add")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._allows(request, "change")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._allows(request, "delete")
 
 
 class SchedulerBannerMixin:

@@ -1,7 +1,8 @@
 """Execution admin: a read-only history with live progress and the controls the state allows.
 
 Terminate, pause, resume and rerun call scheduler_app.services.executions, like the API, and need
-the `run_scheduledtask` permission. Progress is polled from a small JSON view (`progress/?ids=`).
+EXECUTION_CONTROL (services.permissions: `run_scheduledtask` and the view permission). Progress is
+polled from a small JSON view (`progress/?ids=`), which needs EXECUTION_VIEW like the pages.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from scheduler_app import selectors
 from scheduler_app.admin import views
 from scheduler_app.admin.common import (
     PageLoadingChangeList,
+    RulePermissionsMixin,
     SchedulerBannerMixin,
     badge,
     duration_text,
     execution_actions,
-    has_run_permission,
     local_time,
     pretty_json,
     progress_bar,
@@ -38,6 +39,7 @@ from scheduler_app.admin.dates import date_drilldown
 from scheduler_app.exceptions import SchedulerError
 from scheduler_app.models import ScheduledTask, TaskExecution
 from scheduler_app.services import executions as execution_services
+from scheduler_app.services import permissions as rules
 from scheduler_app.workflows import WorkflowConfigError, parse_workflow_config
 
 MAX_PROGRESS_IDS = 200
@@ -67,7 +69,12 @@ def _control_message(verb: str, before: TaskExecution, after: TaskExecution) -> 
 
 
 @admin.register(TaskExecution)
-class TaskExecutionAdmin(SchedulerBannerMixin, admin.ModelAdmin):
+class TaskExecutionAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.ModelAdmin):
+    permission_rules = {
+        "view": rules.EXECUTION_VIEW,
+        "delete": rules.EXECUTION_DELETE,
+        "run": rules.EXECUTION_CONTROL,  # the controls: terminate, pause, resume, rerun
+    }
     list_display = (
         "id",
         "task_link",
@@ -114,7 +121,7 @@ class TaskExecutionAdmin(SchedulerBannerMixin, admin.ModelAdmin):
     # ------------------------------------------------------------------------------------ permissions
 
     def has_run_permission(self, request: HttpRequest) -> bool:
-        return has_run_permission(request)
+        return self._allows(request, "run")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # runs are queued by "run now", never written by hand

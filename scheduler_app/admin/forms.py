@@ -1,4 +1,5 @@
-"""The task form: the config edited as JSON, validated exactly like the API (services.tasks.task_validate)."""
+"""The task form: the config edited as JSON, validated exactly like the API (services.tasks.task_validate)
+and checked against what the signed-in user may make a task run (services.permissions)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from django.forms.fields import InvalidJSONInput
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 
+from scheduler_app.exceptions import PermissionDenied
 from scheduler_app.models import ScheduledTask
 from scheduler_app.selectors import workflows_using_task
+from scheduler_app.services.permissions import Actor, Work, task_work_check
 from scheduler_app.services.tasks import EDITABLE_FIELDS, TASK_DISABLE_USED_BY_WORKFLOW, task_validate
 
 
@@ -47,7 +50,13 @@ class TimezoneInput(forms.TextInput):
 
 
 class ScheduledTaskForm(forms.ModelForm):
-    """Model fields plus the service's checks; errors land on the field they concern."""
+    """Model fields plus the service's checks; errors land on the field they concern.
+
+    `actor` is the user the form saves for (the admin sets it per request); nobody by default, so a
+    form used without one cannot give a task a command.
+    """
+
+    actor: Actor = None
 
     class Meta:
         model = ScheduledTask
@@ -78,7 +87,23 @@ class ScheduledTaskForm(forms.ModelForm):
                     continue
                 for message in messages:
                     self.add_error(target, message)
+        self._check_work()
         self._check_disable()
+
+    def _check_work(self) -> None:
+        """A command in the config (or a changed command) needs the command permission: a field error here,
+        before the service would refuse the save."""
+        if "config" in self.errors or "task_type" in self.errors:
+            return
+        stored = None
+        if self.instance.pk is not None:
+            stored = ScheduledTask.objects.filter(pk=self.instance.pk).values_list("task_type", "config").first()
+        try:
+            task_work_check(
+                actor=self.actor, work=Work.of(self.instance), before=Work(*stored) if stored is not None else None
+            )
+        except PermissionDenied as error:
+            self.add_error("config" if "config" in self.fields else None, error.message)
 
     def _check_disable(self) -> None:
         """Disabling a step of an enabled workflow is refused by the service; say so on the field."""

@@ -13,14 +13,16 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from scheduler_app import selectors
-from scheduler_app.admin.common import SchedulerBannerMixin, badge, local_time
+from scheduler_app.admin.common import RulePermissionsMixin, SchedulerBannerMixin, badge, local_time
 from scheduler_app.conf import scheduler_settings
 from scheduler_app.models import SchedulerNode
 from scheduler_app.runtime.clock import CLOCK_SKEW_WARNING_SECONDS
+from scheduler_app.services import permissions as rules
 
 
 @admin.register(SchedulerNode)
-class SchedulerNodeAdmin(SchedulerBannerMixin, admin.ModelAdmin):
+class SchedulerNodeAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.ModelAdmin):
+    permission_rules = {"view": rules.SCHEDULER_VIEW, "delete": rules.SCHEDULER_DELETE}
     list_display = (
         "node_id",
         "host",

@@ -1,7 +1,8 @@
 """Task admin: the annotated list with row buttons, bulk actions, the task form and the dashboard link.
 
 Every write goes through scheduler_app.services.tasks, as the API's do; the services' refusals
-(domain exceptions, validation errors) become error messages, never server errors.
+(domain exceptions, validation errors, PermissionDenied) become error messages, never server errors.
+Who may do what is services.permissions, for the admin's own checks too (buttons, custom views).
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from scheduler_app.admin import views
 from scheduler_app.admin.common import (
     SCHEDULE_STATUS_LABELS,
     PageLoadingChangeList,
+    RulePermissionsMixin,
     SchedulerBannerMixin,
     badge,
-    has_run_permission,
     local_time,
     progress_bar,
     safe_next,
@@ -39,6 +40,7 @@ from scheduler_app.admin.filters import BrokenTriggerFilter, ScheduleStatusFilte
 from scheduler_app.admin.forms import ScheduledTaskForm
 from scheduler_app.exceptions import SchedulerError
 from scheduler_app.models import ScheduledTask, TaskExecution
+from scheduler_app.services import permissions as rules
 from scheduler_app.services import tasks as task_services
 
 FINISHED_FOR_RATE = (
@@ -105,8 +107,17 @@ STATE_CHANGES: dict[str, dict[str, Any]] = {
 
 
 @admin.register(ScheduledTask)
-class ScheduledTaskAdmin(SchedulerBannerMixin, admin.ModelAdmin):
+class ScheduledTaskAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.ModelAdmin):
     form = ScheduledTaskForm
+    permission_rules = {
+        "view": rules.TASK_VIEW,
+        "add": rules.TASK_ADD,
+        "change": rules.TASK_CHANGE,
+        "delete": rules.TASK_DELETE,
+        "run": rules.TASK_RUN,
+        "copy": rules.TASK_COPY,
+        "command": rules.TASK_COMMAND,
+    }
     dashboard_template = "admin/scheduler_app/scheduledtask/dashboard.html"
     list_display = (
         "name",
@@ -192,7 +203,23 @@ class ScheduledTaskAdmin(SchedulerBannerMixin, admin.ModelAdmin):
     # ------------------------------------------------------------------------------------ permissions
 
     def has_run_permission(self, request: HttpRequest) -> bool:
-        return has_run_permission(request)
+        return self._allows(request, "run")
+
+    def has_copy_permission(self, request: HttpRequest) -> bool:
+        return self._allows(request, "copy")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ScheduledTask | None = None):
+        """What a command task runs (type, config) is read-only to a user without TASK_COMMAND: only they
+        may change it (the service refuses it anyway; this says so before anyone types)."""
+        fields = super().get_readonly_fields(request, obj)
+        if obj is not None and rules.Work.of(obj).runs_program and not self._allows(request, "command"):
+            return (*fields, "task_type", "config")
+        return fields
+
+    def get_form(self, request: HttpRequest, obj: ScheduledTask | None = None, change: bool = False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        form.actor = request.user  # a class made for this request: the form checks what the task runs for them
+        return form
 
     # ------------------------------------------------------------------------------------ list
 
@@ -284,7 +311,8 @@ class ScheduledTaskAdmin(SchedulerBannerMixin, admin.ModelAdmin):
     def _row_buttons_column(self, request: HttpRequest):
         can_run = self.has_run_permission(request)
         can_change = self.has_change_permission(request)
-        can_add = self.has_add_permission(request)
+        can_copy = self.has_copy_permission(request)
+        can_see_runs = rules.EXECUTION_VIEW.allows(request.user)
         history = reverse("admin:scheduler_app_taskexecution_changelist")
 
         @admin.display(description=_("actions"))
@@ -302,7 +330,7 @@ class ScheduledTaskAdmin(SchedulerBannerMixin, admin.ModelAdmin):
                     buttons.append(("disable", gettext("Disable"), "", ""))
                 else:
                     buttons.append(("enable", gettext("Enable"), "", ""))
-            if can_add:
+            if can_copy:
                 buttons.append(("copy", gettext("Copy"), "", ""))
             html = format_html_join(
                 "",
@@ -319,12 +347,13 @@ class ScheduledTaskAdmin(SchedulerBannerMixin, admin.ModelAdmin):
                     for verb, label, css, disabled in buttons
                 ),
             )
-            html += format_html(
-                '<a class="zq-btn zq-btn--link" href="{}?task__id__exact={}">{}</a>',
-                history,
-                task.pk,
-                gettext("History"),
-            )
+            if can_see_runs:
+                html += format_html(
+                    '<a class="zq-btn zq-btn--link" href="{}?task__id__exact={}">{}</a>',
+                    history,
+                    task.pk,
+                    gettext("History"),
+                )
             return format_html('<div class="zq-row-buttons">{}</div>', html)
 
         return row_buttons
@@ -380,7 +409,7 @@ class ScheduledTaskAdmin(SchedulerBannerMixin, admin.ModelAdmin):
                 buttons.append({"verb": "disable", "label": gettext("Disable")})
             else:
                 buttons.append({"verb": "enable", "label": gettext("Enable")})
-        if self.has_add_permission(request):
+        if self.has_copy_permission(request):
             buttons.append({"verb": "copy", "label": gettext("Copy")})
         for button in buttons:
             if not button["label"]:
@@ -409,7 +438,7 @@ class ScheduledTaskAdmin(SchedulerBannerMixin, admin.ModelAdmin):
     # ------------------------------------------------------------------------------------ deletion
 
     def delete_model(self, request: HttpRequest, obj: ScheduledTask) -> None:
-        task_services.task_delete(task=obj)
+        task_services.task_delete(task=obj, user=request.user)
 
     def delete_view(self, request, object_id, extra_context=None):
         try:
@@ -426,7 +455,7 @@ class ScheduledTaskAdmin(SchedulerBannerMixin, admin.ModelAdmin):
         deleted = 0
         for task in list(queryset):
             try:
-                task_services.task_delete(task=task)
+                task_services.task_delete(task=task, user=request.user)
             except SchedulerError as error:
                 self.message_user(
                     request,
@@ -502,7 +531,7 @@ class ScheduledTaskAdmin(SchedulerBannerMixin, admin.ModelAdmin):
     def resume_tasks(self, request, queryset):
         self._bulk(request, queryset, "resume")
 
-    @admin.action(permissions=["add"], description=_("Copy selected tasks (the copies are disabled)"))
+    @admin.action(permissions=["copy"], description=_("Copy selected tasks (the copies are disabled)"))
     def copy_tasks(self, request: HttpRequest, queryset: QuerySet[ScheduledTask]) -> None:
         copies: list[ScheduledTask] = []
         for task in queryset:
@@ -551,7 +580,7 @@ class ScheduledTaskAdmin(SchedulerBannerMixin, admin.ModelAdmin):
         return HttpResponseRedirect(safe_next(request, default))
 
     def dashboard_view(self, request: HttpRequest) -> TemplateResponse:
-        if not self.has_view_or_change_permission(request):
+        if not rules.DASHBOARD.allows(request.user):
             raise PermissionDenied
         context = {
             **self.admin_site.each_context(request),
@@ -610,7 +639,7 @@ class ScheduledTaskAdmin(SchedulerBannerMixin, admin.ModelAdmin):
         return require_POST(self._copy)(request, object_id)
 
     def _copy(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        if not self.has_add_permission(request):
+        if not self.has_copy_permission(request):
             raise PermissionDenied
         task = self._task_or_404(object_id)
         try:

@@ -1,4 +1,9 @@
-"""Who may do what: reads need a signed-in user; writes and controls need staff or a model permission."""
+"""The API's first check of who may do what: the rules of services.permissions, before the view runs.
+
+The services check every write again (they are the authority); this check answers 401/403 before
+any object is looked up, so a user without the permission gets 403 even for an id that does not
+exist, and it is the only check of the reads, which call selectors.
+"""
 
 from __future__ import annotations
 
@@ -7,31 +12,32 @@ from typing import Any
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-ADD_TASK = "scheduler_app.add_scheduledtask"
-CHANGE_TASK = "scheduler_app.change_scheduledtask"
-DELETE_TASK = "scheduler_app.delete_scheduledtask"
-RUN_TASK = "scheduler_app.run_scheduledtask"  # run now, and pause / resume / terminate / rerun executions
+# Viewset actions and methods that describe the API rather than read data: any signed-in user.
+DESCRIPTIONS = ("metadata", "options")
 
 
 class SchedulerPermission(BasePermission):
-    """Authenticated users read; the view's `required_permissions` names what each write needs.
+    """Signed-in users only; then the view's `required_permissions` names the rule of each operation.
 
-    `required_permissions` maps a viewset action (or, for a plain APIView, an HTTP method) to a
-    permission; an action missing from it is a read. Staff users may do everything; other users need
-    the named permission (from their user or group permissions). Anonymous requests are refused (401
-    with a token challenge). The check runs before any object is looked up, so a user without the
-    permission gets 403 even for an id that does not exist.
+    `required_permissions` maps a viewset action (or, for a plain APIView, an HTTP method in lower
+    case) to a services.permissions.Rule. An operation missing from it is refused: a new route
+    cannot be open by mistake (tests/api/test_permissions.py walks every route). `is_staff` grants
+    nothing. Anonymous requests are refused (401 with a token challenge).
     """
 
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
         if not (user and user.is_authenticated):
             return False
-        required = self.required(request, view)
-        return required is None or user.is_staff or user.has_perm(required)
+        if not hasattr(view, (request.method or "").lower()):
+            return True  # no such operation: the view answers 405
+        key = self.operation(request, view)
+        if key in DESCRIPTIONS:
+            return True
+        rule = getattr(view, "required_permissions", {}).get(key)
+        return rule is not None and rule.allows(user)
 
     @staticmethod
-    def required(request: Request, view: Any) -> str | None:
-        permissions: dict[str, str] = getattr(view, "required_permissions", {})
-        key = getattr(view, "action", None) or (request.method or "").lower()
-        return permissions.get(key)
+    def operation(request: Request, view: Any) -> str:
+        method = (request.method or "").lower()
+        return getattr(view, "action", None) or ("get" if method == "head" else method)

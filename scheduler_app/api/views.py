@@ -27,11 +27,12 @@ from scheduler_app import selectors
 from scheduler_app.api import serializers as s
 from scheduler_app.api.filters import ExecutionFilter, TaskExecutionFilter, TaskFilter
 from scheduler_app.api.pagination import StandardPagination
-from scheduler_app.api.permissions import ADD_TASK, CHANGE_TASK, DELETE_TASK, RUN_TASK, SchedulerPermission
+from scheduler_app.api.permissions import SchedulerPermission
 from scheduler_app.conf import scheduler_settings
 from scheduler_app.models import ScheduledTask, TaskExecution
 from scheduler_app.schedules import InvalidSchedule, describe_schedule, get_zone, next_fire_times
 from scheduler_app.services import executions as execution_services
+from scheduler_app.services import permissions as rules
 from scheduler_app.services import tasks as task_services
 
 ERROR = s.ErrorSerializer
@@ -52,7 +53,7 @@ def _execution_out(execution: TaskExecution) -> dict[str, Any]:
 class SchedulerViewMixin:
     permission_classes = [SchedulerPermission]
     pagination_class = StandardPagination
-    required_permissions: dict[str, str] = {}
+    required_permissions: dict[str, rules.Rule] = {}
 
 
 # ---------------------------------------------------------------------------------------------- tasks
@@ -88,16 +89,21 @@ class TaskViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
     serializer_class = s.TaskOutputSerializer
     filterset_class = TaskFilter
     required_permissions = {
-        "create": ADD_TASK,
-        "copy": ADD_TASK,
-        "update": CHANGE_TASK,
-        "partial_update": CHANGE_TASK,
-        "enable": CHANGE_TASK,
-        "disable": CHANGE_TASK,
-        "pause": CHANGE_TASK,
-        "resume": CHANGE_TASK,
-        "destroy": DELETE_TASK,
-        "trigger": RUN_TASK,
+        "list": rules.TASK_VIEW,
+        "retrieve": rules.TASK_VIEW,
+        "next_runs": rules.TASK_VIEW,
+        "workflow_tasks": rules.TASK_VIEW,
+        "stats": rules.EXECUTION_VIEW,  # statistics of the task's runs
+        "create": rules.TASK_ADD,
+        "copy": rules.TASK_COPY,
+        "update": rules.TASK_CHANGE,
+        "partial_update": rules.TASK_CHANGE,
+        "enable": rules.TASK_CHANGE,
+        "disable": rules.TASK_CHANGE,
+        "pause": rules.TASK_CHANGE,
+        "resume": rules.TASK_CHANGE,
+        "destroy": rules.TASK_DELETE,
+        "trigger": rules.TASK_RUN,
     }
 
     def get_queryset(self):
@@ -139,7 +145,7 @@ class TaskViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
         return self.update(request, pk, partial=True)
 
     def destroy(self, request: Request, pk: str) -> Response:
-        task_services.task_delete(task=self._task())
+        task_services.task_delete(task=self._task(), user=request.user)
         return Response(status=HTTPStatus.NO_CONTENT)
 
     def _state_change(self, service) -> Response:
@@ -240,6 +246,7 @@ class TaskExecutionViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
     queryset = TaskExecution.objects.all()
     serializer_class = s.ExecutionOutputSerializer
     filterset_class = TaskExecutionFilter
+    required_permissions = {"list": rules.EXECUTION_VIEW}
 
     def get_queryset(self):
         return selectors.execution_list().filter(task_id=self.kwargs["task_pk"])
@@ -268,7 +275,14 @@ class ExecutionViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
     queryset = TaskExecution.objects.all()
     serializer_class = s.ExecutionOutputSerializer
     filterset_class = ExecutionFilter
-    required_permissions = {"pause": RUN_TASK, "resume": RUN_TASK, "terminate": RUN_TASK, "rerun": RUN_TASK}
+    required_permissions = {
+        "list": rules.EXECUTION_VIEW,
+        "retrieve": rules.EXECUTION_VIEW,
+        "pause": rules.EXECUTION_CONTROL,
+        "resume": rules.EXECUTION_CONTROL,
+        "terminate": rules.EXECUTION_CONTROL,
+        "rerun": rules.EXECUTION_CONTROL,
+    }
 
     def get_queryset(self):
         return selectors.execution_list()
@@ -344,6 +358,7 @@ class StatsView(APIView):
     """GET stats/: statistics of all executions."""
 
     permission_classes = [SchedulerPermission]
+    required_permissions = {"get": rules.EXECUTION_VIEW}
 
     @extend_schema(
         summary="Statistics of all runs",
@@ -357,9 +372,10 @@ class StatsView(APIView):
 
 
 class WorkflowValidateView(APIView):
-    """POST workflows/validate/: check a workflow config without saving (a read: no write permission needed)."""
+    """POST workflows/validate/: check a workflow config without saving (a read: the task form's check)."""
 
     permission_classes = [SchedulerPermission]
+    required_permissions = {"post": rules.TASK_FORM}
 
     @extend_schema(
         summary="Check a workflow config without saving it",
@@ -380,6 +396,7 @@ class SchedulePreviewView(APIView):
     """POST schedules/preview/: describe a cron expression or an interval and list its next runs."""
 
     permission_classes = [SchedulerPermission]
+    required_permissions = {"post": rules.TASK_FORM}
 
     @extend_schema(
         summary="Check a cron expression or an interval; its description and next runs",
@@ -433,6 +450,7 @@ class SchedulerStatusView(APIView):
     """GET scheduler/status/: is a scheduler process alive, and which one leads."""
 
     permission_classes = [SchedulerPermission]
+    required_permissions = {"get": rules.SCHEDULER_VIEW}
 
     @extend_schema(summary="Scheduler health: leader, heartbeats, jobs, version", responses=s.SchedulerStatusSerializer)
     def get(self, request: Request) -> Response:

@@ -16,6 +16,8 @@ from typing import Any
 from django.db import transaction
 
 from scheduler_app.models import ScheduledTask
+from scheduler_app.services import permissions
+from scheduler_app.services.permissions import Actor, Work
 
 MANUAL = ScheduledTask.TaskType.MANUAL_TASK
 COMMON = ScheduledTask.TaskType.COMMON_TASK
@@ -204,8 +206,12 @@ def _workflow_fields(spec: dict[str, Any], ids: dict[str, int]) -> dict[str, Any
 
 
 @transaction.atomic
-def demo_tasks_create() -> DemoReport:
-    """Create every demo task and workflow that does not exist yet; change nothing else."""
+def demo_tasks_create(*, user: Actor) -> DemoReport:
+    """Create every demo task and workflow that does not exist yet; change nothing else.
+
+    The rules of task_create(): TASK_ADD, and TASK_COMMAND for the command task (init_scheduler acts as SYSTEM).
+    """
+    permissions.TASK_ADD.check(user)
     report = DemoReport()
     existing = dict(ScheduledTask.objects.filter(name__in=[*DEMO_TASKS, *DEMO_WORKFLOWS]).values_list("name", "id"))
     ids = dict(existing)
@@ -216,6 +222,7 @@ def demo_tasks_create() -> DemoReport:
             report.existing.append(name)
             continue
         task = ScheduledTask(name=name, **{"max_retries": 3, **build_fields()})
+        permissions.task_work_check(actor=user, work=Work.of(task), before=None)
         task.full_clean()
         task.save()
         ids[name] = task.pk

@@ -2,7 +2,8 @@
 
 Nothing here runs work: a queued run is a `pending` row that the scheduler process claims, and
 pause / resume / terminate set flags that the runner reads (docs/internals.md, "Control flags").
-Every status change goes through runtime.transitions, the one place that writes them.
+Every status change goes through runtime.transitions, the one place that writes them. Queuing a run
+needs TASK_RUN, the controls EXECUTION_CONTROL (services.permissions), checked before anything is written.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -21,8 +20,9 @@ from scheduler_app.exceptions import InvalidState, RunActive
 from scheduler_app.models import ScheduledTask, TaskExecution
 from scheduler_app.runtime import transitions
 from scheduler_app.runtime.overlap import Situation, Verdict, overlap_decide
+from scheduler_app.services import permissions
+from scheduler_app.services.permissions import Actor, recorded_user
 
-User = AbstractBaseUser | AnonymousUser | None
 Status = TaskExecution.Status
 
 EXECUTION_RUN_ACTIVE = _(
@@ -40,12 +40,8 @@ EXECUTION_TERMINATE_REFUSED = _("The execution has already ended (%(status)s).")
 EXECUTION_RERUN_REFUSED = _("The execution is still active (%(status)s); terminate it or wait until it ends.")
 
 
-def _actor(user: User) -> AbstractBaseUser | None:
-    return user if user is not None and user.is_authenticated else None
-
-
-def _who(user: User) -> str:
-    actor = _actor(user)
+def _who(user: Actor) -> str:
+    actor = recorded_user(user)
     return actor.get_username() if actor is not None else gettext("the system")
 
 
@@ -59,17 +55,18 @@ def execution_enqueue(
     *,
     task: ScheduledTask,
     trigger: str,
-    user: User,
+    user: Actor,
     now: datetime | None = None,
     parent: TaskExecution | None = None,
     result: dict[str, Any] | None = None,
     current_item: str = "",
 ) -> TaskExecution:
-    """Write a `pending` run due now, after applying the task's overlap policy; returns it.
+    """Write a `pending` run due now (TASK_RUN), after applying the task's overlap policy; returns it.
 
     The task row is locked (`select_for_update`) for the decision and the insert, so two
     simultaneous requests give one run under `skip`. Raises RunActive when the policy refuses.
     """
+    permissions.TASK_RUN.check(user)
     task = ScheduledTask.objects.select_for_update().get(pk=task.pk)
     active = selectors.active_runs(task_ids=[task.pk]).get(task.pk, [])
     decision = overlap_decide(policy=task.overlap_policy, situation=Situation.REQUEST, active=active)
@@ -78,7 +75,7 @@ def execution_enqueue(
         raise RunActive(gettext(EXECUTION_RUN_ACTIVE) % {"name": task.name, "ids": ids})
     if decision.replace:
         transitions.executions_stop(execution_ids=decision.replace, reason=gettext(EXECUTION_REPLACED), now=now)
-    actor = _actor(user)
+    actor = recorded_user(user)
     return transitions.execution_queue(
         task_id=task.pk,
         trigger=trigger,
@@ -90,8 +87,9 @@ def execution_enqueue(
     )
 
 
-def execution_pause(*, execution: TaskExecution, user: User, now: datetime | None = None) -> TaskExecution:
+def execution_pause(*, execution: TaskExecution, user: Actor, now: datetime | None = None) -> TaskExecution:
     """Ask the runner to pause a running execution (is_paused = True); raises InvalidState otherwise."""
+    permissions.EXECUTION_CONTROL.check(user)
     requested = transitions.executions_request_pause(execution_ids=[execution.pk], now=now)
     execution = _current(execution)
     if not requested:
@@ -99,7 +97,7 @@ def execution_pause(*, execution: TaskExecution, user: User, now: datetime | Non
     return execution
 
 
-def execution_resume(*, execution: TaskExecution, user: User, now: datetime | None = None) -> TaskExecution:
+def execution_resume(*, execution: TaskExecution, user: Actor, now: datetime | None = None) -> TaskExecution:
     """Continue a paused run, or restart a failed or terminated one from its checkpoint.
 
     A paused run (or a running one with a pending pause request) gets is_paused = False and is
@@ -107,6 +105,7 @@ def execution_resume(*, execution: TaskExecution, user: User, now: datetime | No
     the old run, `result.resume_from_execution_id`, the old `current_item` as checkpoint) under the
     task's overlap policy, and the NEW run is returned. Anything else raises InvalidState.
     """
+    permissions.EXECUTION_CONTROL.check(user)
     if transitions.executions_request_resume(execution_ids=[execution.pk], now=now):
         return _current(execution)
     execution = _current(execution)
@@ -124,13 +123,14 @@ def execution_resume(*, execution: TaskExecution, user: User, now: datetime | No
 
 
 def execution_terminate(
-    *, execution: TaskExecution, user: User, reason: str | None = None, now: datetime | None = None
+    *, execution: TaskExecution, user: Actor, reason: str | None = None, now: datetime | None = None
 ) -> TaskExecution:
     """Stop a run: a pending one is cancelled at once (terminated), a started one gets terminate_requested.
 
     Returns the execution as it is now: still active means the runner has been asked to stop it.
     Raises InvalidState when it has already ended.
     """
+    permissions.EXECUTION_CONTROL.check(user)
     reason = reason or gettext(EXECUTION_CANCELLED) % {"user": _who(user)}
     cancelled = transitions.executions_cancel(execution_ids=[execution.pk], reason=reason, now=now)
     requested = 0 if cancelled else transitions.executions_request_terminate(execution_ids=[execution.pk], now=now)
@@ -140,8 +140,9 @@ def execution_terminate(
     return execution
 
 
-def execution_rerun(*, execution: TaskExecution, user: User, now: datetime | None = None) -> TaskExecution:
+def execution_rerun(*, execution: TaskExecution, user: Actor, now: datetime | None = None) -> TaskExecution:
     """Queue a new manual run of the execution's task (same overlap rules as "run now"); returns it."""
+    permissions.EXECUTION_CONTROL.check(user)
     execution = _current(execution)
     if execution.is_active:
         raise InvalidState(gettext(EXECUTION_RERUN_REFUSED) % {"status": execution.status})

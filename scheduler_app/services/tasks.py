@@ -1,9 +1,10 @@
 """Task services: create, update, delete, enable, disable, pause, resume, copy and trigger.
 
 The admin, the API and the scheduler's commands all write tasks through these functions. Each one
-validates with `full_clean()` plus the checks that need the database (workflow steps, config
-shape), runs in one transaction, and bumps the schedule version on commit when the scheduler must
-see the change (`services.state.schedule_touch`). Calling several of them inside one
+first checks that `user` may (services.permissions: PermissionDenied otherwise, before anything is
+locked or written), validates with `full_clean()` plus the checks that need the database (workflow
+steps, config shape), runs in one transaction, and bumps the schedule version on commit when the
+scheduler must see the change (`services.state.schedule_touch`). Calling several of them inside one
 `transaction.atomic()` block (a bulk admin action) bumps the version once.
 """
 
@@ -13,8 +14,6 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext
@@ -24,10 +23,10 @@ from scheduler_app.exceptions import TaskInUse
 from scheduler_app.executors.registry import validate_config
 from scheduler_app.models import MAX_ID, ScheduledTask, TaskExecution
 from scheduler_app.selectors import workflows_using_task
+from scheduler_app.services import permissions
 from scheduler_app.services.executions import execution_enqueue
+from scheduler_app.services.permissions import Actor, Work, recorded_user
 from scheduler_app.services.state import schedule_touch
-
-User = AbstractBaseUser | AnonymousUser | None
 
 # Fields a caller may set; job_id, the audit fields and the timestamps are the service's business.
 EDITABLE_FIELDS: tuple[str, ...] = (
@@ -57,10 +56,6 @@ TASK_DELETE_STARTED_RUNS = _("The task has started runs (%(ids)s); terminate the
 TASK_DISABLE_USED_BY_WORKFLOW = _(
     "The task is a step of the enabled workflow(s) %(names)s; disable them or remove the task from them first."
 )
-
-
-def _actor(user: User) -> AbstractBaseUser | None:
-    return user if user is not None and user.is_authenticated else None
 
 
 def _editable(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -117,9 +112,14 @@ def _refuse_if_enabled_workflows_use(task: ScheduledTask, message: str) -> None:
 
 
 @transaction.atomic
-def task_create(*, data: Mapping[str, Any], user: User) -> ScheduledTask:
-    """Create a task from `data` (a subset of EDITABLE_FIELDS; the rest take the model defaults)."""
-    task = ScheduledTask(**_editable(data), created_by=_actor(user), updated_by=_actor(user))
+def task_create(*, data: Mapping[str, Any], user: Actor) -> ScheduledTask:
+    """Create a task from `data` (a subset of EDITABLE_FIELDS; the rest take the model defaults).
+
+    Needs TASK_ADD, and TASK_COMMAND for a task that runs a program (permissions.task_work_check).
+    """
+    permissions.TASK_ADD.check(user)
+    task = ScheduledTask(**_editable(data), created_by=recorded_user(user), updated_by=recorded_user(user))
+    permissions.task_work_check(actor=user, work=Work.of(task), before=None)
     task_validate(task=task)
     _save(task)
     schedule_touch()
@@ -127,14 +127,20 @@ def task_create(*, data: Mapping[str, Any], user: User) -> ScheduledTask:
 
 
 @transaction.atomic
-def task_update(*, task: ScheduledTask, data: Mapping[str, Any], user: User) -> ScheduledTask:
-    """Change the fields in `data` (a subset of EDITABLE_FIELDS); the task type may change if the invariants hold."""
+def task_update(*, task: ScheduledTask, data: Mapping[str, Any], user: Actor) -> ScheduledTask:
+    """Change the fields in `data` (a subset of EDITABLE_FIELDS); the task type may change if the invariants hold.
+
+    Needs TASK_CHANGE, and TASK_COMMAND to change the type or config of a task that runs or would run
+    a program (permissions.task_work_check), judged against the stored row.
+    """
+    permissions.TASK_CHANGE.check(user)
     fields = _editable(data)
     task = ScheduledTask.objects.select_for_update().get(pk=task.pk)
-    was_enabled = task.enabled
+    was_enabled, stored_work = task.enabled, Work.of(task)
     for name, value in fields.items():
         setattr(task, name, value)
-    task.updated_by = _actor(user)
+    task.updated_by = recorded_user(user)
+    permissions.task_work_check(actor=user, work=Work.of(task), before=stored_work)
     task_validate(task=task)
     if was_enabled and not task.enabled:
         _refuse_if_enabled_workflows_use(task, TASK_DISABLE_USED_BY_WORKFLOW)
@@ -144,11 +150,12 @@ def task_update(*, task: ScheduledTask, data: Mapping[str, Any], user: User) -> 
 
 
 @transaction.atomic
-def task_delete(*, task: ScheduledTask) -> None:
-    """Delete a task and its history; refused while a workflow lists it or one of its runs has started.
+def task_delete(*, task: ScheduledTask, user: Actor) -> None:
+    """Delete a task and its history (TASK_DELETE); refused while a workflow lists it or one of its runs has started.
 
     Pending runs go with the task: nothing has claimed them yet, so there is nothing to stop.
     """
+    permissions.TASK_DELETE.check(user)
     task = ScheduledTask.objects.select_for_update().get(pk=task.pk)
     users = workflows_using_task(task_id=task.pk)
     if users:
@@ -160,13 +167,14 @@ def task_delete(*, task: ScheduledTask) -> None:
     schedule_touch()
 
 
-def _task_set_flag(*, task: ScheduledTask, field: str, value: bool, user: User) -> ScheduledTask:
+def _task_set_flag(*, task: ScheduledTask, field: str, value: bool, user: Actor) -> ScheduledTask:
+    permissions.TASK_CHANGE.check(user)
     with transaction.atomic():
         task = ScheduledTask.objects.select_for_update().get(pk=task.pk)
         if getattr(task, field) == value:
             return task  # idempotent: no write, no version bump
         setattr(task, field, value)
-        task.updated_by = _actor(user)
+        task.updated_by = recorded_user(user)
         if field == "enabled" and not value:
             _refuse_if_enabled_workflows_use(task, TASK_DISABLE_USED_BY_WORKFLOW)
         turning_on = value if field == "enabled" else not value
@@ -179,23 +187,25 @@ def _task_set_flag(*, task: ScheduledTask, field: str, value: bool, user: User) 
     return task
 
 
-def task_enable(*, task: ScheduledTask, user: User) -> ScheduledTask:
-    """Let the scheduler fire the task (idempotent); the task is validated again first."""
+def task_enable(*, task: ScheduledTask, user: Actor) -> ScheduledTask:
+    """Let the scheduler fire the task (idempotent; TASK_CHANGE); the task is validated again first."""
     return _task_set_flag(task=task, field="enabled", value=True, user=user)
 
 
-def task_disable(*, task: ScheduledTask, user: User) -> ScheduledTask:
-    """Stop scheduling the task (idempotent); refused while an enabled workflow lists it. Runs keep going."""
+def task_disable(*, task: ScheduledTask, user: Actor) -> ScheduledTask:
+    """Stop scheduling the task (idempotent; TASK_CHANGE); refused while an enabled workflow lists it.
+
+    Runs keep going."""
     return _task_set_flag(task=task, field="enabled", value=False, user=user)
 
 
-def task_pause(*, task: ScheduledTask, user: User) -> ScheduledTask:
-    """Hold the schedule (idempotent); running executions are not affected."""
+def task_pause(*, task: ScheduledTask, user: Actor) -> ScheduledTask:
+    """Hold the schedule (idempotent; TASK_CHANGE); running executions are not affected."""
     return _task_set_flag(task=task, field="paused", value=True, user=user)
 
 
-def task_resume(*, task: ScheduledTask, user: User) -> ScheduledTask:
-    """Release a paused schedule (idempotent); the task is validated again first."""
+def task_resume(*, task: ScheduledTask, user: Actor) -> ScheduledTask:
+    """Release a paused schedule (idempotent; TASK_CHANGE); the task is validated again first."""
     return _task_set_flag(task=task, field="paused", value=False, user=user)
 
 
@@ -210,18 +220,22 @@ def _copy_name(name: str) -> str:
 
 
 @transaction.atomic
-def task_copy(*, task: ScheduledTask, user: User) -> ScheduledTask:
-    """A disabled copy named `<name>_副本` (numbered when taken), with a new job id and no history."""
+def task_copy(*, task: ScheduledTask, user: Actor) -> ScheduledTask:
+    """A disabled copy named `<name>_副本` (numbered when taken), with a new job id and no history.
+
+    Needs TASK_COPY; the copy is a new task, so copying a command task needs TASK_COMMAND as creating one does.
+    """
+    permissions.TASK_COPY.check(user)
     fields = {name: getattr(task, name) for name in EDITABLE_FIELDS}
     fields.update(name=_copy_name(task.name), enabled=False, paused=False)
     return task_create(data=fields, user=user)
 
 
-def task_trigger(*, task: ScheduledTask, user: User, now: datetime | None = None) -> TaskExecution:
-    """Queue a manual run ("run now") and return it; the scheduler process claims and runs it.
+def task_trigger(*, task: ScheduledTask, user: Actor, now: datetime | None = None) -> TaskExecution:
+    """Queue a manual run ("run now", TASK_RUN) and return it; the scheduler process claims and runs it.
 
     Follows the task's overlap policy (docs/internals.md): `skip` refuses with RunActive (409) while
     a run is active; `replace` terminates the active runs first. Disabled and paused tasks may be
     triggered: it is an explicit operator action, and it neither schedules nor un-pauses anything.
     """
-    return execution_enqueue(task=task, trigger=TaskExecution.Trigger.MANUAL, user=_actor(user), now=now)
+    return execution_enqueue(task=task, trigger=TaskExecution.Trigger.MANUAL, user=user, now=now)

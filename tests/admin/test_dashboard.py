@@ -63,9 +63,21 @@ def test_dashboard_is_linked_from_the_list(admin_client):
 
 
 def test_dashboard_permissions(staff_client, client):
+    """The dashboard shows tasks and runs: it needs the view permission of both."""
     assert client.get(reverse(DASHBOARD)).status_code == HTTPStatus.FOUND  # to the login page
     assert staff_client("view_taskexecution").get(reverse(DASHBOARD)).status_code == HTTPStatus.FORBIDDEN
-    assert staff_client("view_scheduledtask").get(reverse(DASHBOARD)).status_code == HTTPStatus.OK
+    assert staff_client("view_scheduledtask").get(reverse(DASHBOARD)).status_code == HTTPStatus.FORBIDDEN
+    both = staff_client("view_scheduledtask", "view_taskexecution")
+    assert both.get(reverse(DASHBOARD)).status_code == HTTPStatus.OK
+
+
+def test_dashboard_shows_the_scheduler_processes_only_with_their_permission(staff_client, live_node):
+    hosts = "testhost (pid 4242)"
+    without = staff_client("view_scheduledtask", "view_taskexecution").get(reverse(DASHBOARD)).content.decode()
+    assert hosts not in without
+    assert 'id="zq-health"' in without  # online or not is still shown
+    viewer = staff_client("view_scheduledtask", "view_taskexecution", "view_schedulernode")
+    assert hosts in viewer.get(reverse(DASHBOARD)).content.decode()
 
 
 def test_dashboard_query_count_does_not_grow(admin_client, live_node):
@@ -118,6 +130,16 @@ def test_offline_banner_names_the_last_heartbeat(admin_client):
 def test_no_banner_with_a_live_scheduler(admin_client, live_node):
     html = admin_client.get(reverse("admin:scheduler_app_taskexecution_changelist")).content.decode()
     assert "zq-banner" not in html
+
+
+def test_broken_trigger_banner_needs_the_task_view_permission(staff_client, live_node):
+    ScheduledTaskFactory(name="secret-task", schedule_error="cannot build: bad timezone")
+    url = reverse("admin:scheduler_app_taskexecution_changelist")
+    html = staff_client("view_taskexecution").get(url).content.decode()
+    assert "secret-task" not in html
+    assert 'id="zq-banner-broken"' not in html
+    html = staff_client("view_taskexecution", "view_scheduledtask").get(url).content.decode()
+    assert 'id="zq-banner-broken"' in html
 
 
 def test_broken_trigger_banner_links_the_tasks(admin_client, live_node):

@@ -283,10 +283,39 @@ def test_schedule_error_is_shown_on_the_page_and_in_the_banner(admin_client):
 @pytest.mark.parametrize("config", NEVER_RUNS.values(), ids=NEVER_RUNS.keys())
 def test_admin_form_refuses_a_config_that_cannot_run(staff_client, settings, config):
     settings.SCHEDULER_COMMAND_ALLOWLIST = ["echo"]
-    response = staff_client("add_scheduledtask").post(
+    # With the command permission, so that what refuses the commands is their validation
+    response = staff_client("add_scheduledtask", "change_command_scheduledtask").post(
         reverse(ADD), form_data(name="never runs", config=json.dumps(config))
     )
 
     assert response.status_code == HTTPStatus.OK  # the form again, with the error
     assert response.context["adminform"].form.errors["config"]
     assert not ScheduledTask.objects.filter(name="never runs").exists()
+
+
+COMMAND = {"command": "python -m scheduler_app.jobs.example_job --steps 1"}
+
+
+def test_what_a_command_task_runs_is_read_only_without_the_command_permission(staff_client):
+    task = ScheduledTaskFactory(name="cmd", config={**COMMAND, "env": {"TOKEN": "t"}})
+    url = reverse("admin:scheduler_app_scheduledtask_change", args=[task.pk])
+    form = staff_client("change_scheduledtask").get(url).context["adminform"].form
+    assert "config" not in form.fields
+    assert "task_type" not in form.fields
+    form = staff_client("change_scheduledtask", "change_command_scheduledtask").get(url).context["adminform"].form
+    assert {"config", "task_type"} <= set(form.fields)
+
+
+def test_a_command_in_the_form_without_the_command_permission_is_a_field_error(staff_client):
+    task = ScheduledTaskFactory(name="action", task_type="manual_task", interval_seconds=None)
+    url = reverse("admin:scheduler_app_scheduledtask_change", args=[task.pk])
+    data = form_data(name="action", task_type="manual_task", cron_expression="", config=json.dumps(COMMAND))
+    response = staff_client("change_scheduledtask").post(url, data)
+    assert response.status_code == HTTPStatus.OK
+    [message] = errors_of(response)["config"]
+    assert "scheduler_app.change_command_scheduledtask" in message
+    task.refresh_from_db()
+    assert "command" not in task.config
+    assert staff_client("change_scheduledtask", "change_command_scheduledtask").post(url, data).status_code == 302
+    task.refresh_from_db()
+    assert task.config == COMMAND

@@ -1,43 +1,26 @@
-"""API fixtures: one user per role, and clients signed in as each."""
+"""API fixtures: a reader and an operator, and clients signed in as each (the permission walk's roles are in
+tests/roles.py)."""
 
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
-from tests.factories import UserFactory
+from tests.factories import operator_user, user_with
 
-
-def user_with(username: str, *codenames: str, **fields):
-    user = UserFactory(username=username, **fields)
-    if codenames:
-        user.user_permissions.add(
-            *Permission.objects.filter(content_type__app_label="scheduler_app", codename__in=codenames)
-        )
-    return user
+READ_PERMISSIONS = ("view_scheduledtask", "view_taskexecution", "view_schedulernode")
 
 
 @pytest.fixture
 def plain_user(db):
-    return user_with("reader")
+    """May read everything (tasks, executions, the scheduler's status), write nothing."""
+    return user_with("reader", *READ_PERMISSIONS)
 
 
 @pytest.fixture
-def staff_user(db):
-    return user_with("staff", is_staff=True)
-
-
-@pytest.fixture
-def runner_user(db):
-    """May run tasks and control executions, nothing else."""
-    return user_with("runner", "run_scheduledtask")
-
-
-@pytest.fixture
-def editor_user(db):
-    """May change tasks (edit, enable, pause...), not add, delete or run them."""
-    return user_with("editor", "change_scheduledtask")
+def operator(db):
+    """Every scheduler permission, and not staff: the API asks the model permissions, never is_staff."""
+    return operator_user()
 
 
 def client_for(user) -> APIClient:
@@ -58,5 +41,5 @@ def user_client(plain_user):
 
 
 @pytest.fixture
-def staff_client(staff_user):
-    return client_for(staff_user)
+def operator_client(operator):
+    return client_for(operator)

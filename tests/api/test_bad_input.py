@@ -87,11 +87,11 @@ def existing(db):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_create_refuses_and_saves_nothing(staff_client, existing, case):
+def test_create_refuses_and_saves_nothing(operator_client, existing, case):
     build, field = CASES[case]
     first, second = existing
     before = ScheduledTask.objects.count()
-    response = staff_client.post(reverse("api:task-list"), build(first.pk, second.pk, first.name), format="json")
+    response = operator_client.post(reverse("api:task-list"), build(first.pk, second.pk, first.name), format="json")
     assert response.status_code == HTTPStatus.BAD_REQUEST, response.content[:300]
     assert field in response.json(), response.json()
     assert all(isinstance(message, str) for message in response.json()[field])
@@ -100,7 +100,7 @@ def test_create_refuses_and_saves_nothing(staff_client, existing, case):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_update_refuses_and_changes_nothing(staff_client, existing, case):
+def test_update_refuses_and_changes_nothing(operator_client, existing, case):
     build, field = CASES[case]
     first, second = existing
     target = ScheduledTaskFactory(name="target")
@@ -109,18 +109,18 @@ def test_update_refuses_and_changes_nothing(staff_client, existing, case):
     if field != "name":
         payload.pop("name")
     url = reverse("api:task-detail", kwargs={"pk": target.pk})
-    response = staff_client.patch(url, payload, format="json")
+    response = operator_client.patch(url, payload, format="json")
     assert response.status_code == HTTPStatus.BAD_REQUEST, response.content[:300]
     assert field in response.json()
     target.refresh_from_db()
     assert model_to_dict(target) == before
 
 
-def test_workflow_that_lists_itself_on_update(staff_client, existing):
+def test_workflow_that_lists_itself_on_update(operator_client, existing):
     first, _second = existing
     flow = ScheduledTaskFactory(task_type="workflow", config=workflow_config((first.pk, [])))
     url = reverse("api:task-detail", kwargs={"pk": flow.pk})
-    response = staff_client.patch(url, {"config": workflow_config((flow.pk, []))}, format="json")
+    response = operator_client.patch(url, {"config": workflow_config((flow.pk, []))}, format="json")
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert "cannot list itself" in response.json()["config"][0]
 
@@ -130,34 +130,34 @@ def test_workflow_that_lists_itself_on_update(staff_client, existing):
     [b"{not json", b"[]", b'{"name": NaN}', b"[" * 5000 + b"]" * 5000, b'{"name": "\\ud800x"}'],
     ids=["broken", "array", "nan", "deep", "surrogate"],
 )
-def test_malformed_bodies_are_400(staff_client, body):
-    response = staff_client.generic("POST", reverse("api:task-list"), body, content_type="application/json")
+def test_malformed_bodies_are_400(operator_client, body):
+    response = operator_client.generic("POST", reverse("api:task-list"), body, content_type="application/json")
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert not ScheduledTask.objects.exists()
 
 
-def test_config_with_a_lone_surrogate_is_400(staff_client):
+def test_config_with_a_lone_surrogate_is_400(operator_client):
     body = b'{"name": "n", "task_type": "manual_task", "config": {"task_action": "\\udc00"}}'
-    response = staff_client.generic("POST", reverse("api:task-list"), body, content_type="application/json")
+    response = operator_client.generic("POST", reverse("api:task-list"), body, content_type="application/json")
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert "config" in response.json()
 
 
-def test_unknown_task_id_is_404(staff_client, db):
-    response = staff_client.patch(reverse("api:task-detail", kwargs={"pk": 10**15}), {"name": "x"}, format="json")
+def test_unknown_task_id_is_404(operator_client, db):
+    response = operator_client.patch(reverse("api:task-detail", kwargs={"pk": 10**15}), {"name": "x"}, format="json")
     assert response.status_code == HTTPStatus.NOT_FOUND
 
 
-def test_body_over_the_upload_limit_is_a_json_400(staff_client, settings):
+def test_body_over_the_upload_limit_is_a_json_400(operator_client, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100_000
     body = '{"name": "x", "task_type": "manual_task", "config": {"blob": "%s"}}' % ("x" * 200_000)
-    response = staff_client.generic("POST", reverse("api:task-list"), body, content_type="application/json")
+    response = operator_client.generic("POST", reverse("api:task-list"), body, content_type="application/json")
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert response["Content-Type"] == "application/json"
     assert not ScheduledTask.objects.exists()
 
 
-def test_unknown_api_path_is_a_json_404(staff_client):
-    response = staff_client.get("/api/v1/scheduler/no-such-thing/")
+def test_unknown_api_path_is_a_json_404(operator_client):
+    response = operator_client.get("/api/v1/scheduler/no-such-thing/")
     assert response.status_code == HTTPStatus.NOT_FOUND
     assert response.json() == {"detail": "Not found."}

@@ -50,22 +50,22 @@ def read_routes(task: ScheduledTask, execution: TaskExecution) -> list[str]:
 
 
 @pytest.mark.parametrize("columns", BROKEN.values(), ids=BROKEN.keys())
-def test_every_read_route_answers_a_broken_task_without_a_server_error(staff_client, columns):
+def test_every_read_route_answers_a_broken_task_without_a_server_error(operator_client, columns):
     task = ScheduledTaskFactory(cron_expression="0 9 * * 1-5", interval_seconds=None)
     execution = TaskExecutionFactory(task=task, status=TaskExecution.Status.FAILED)
     corrupt(task, columns)
 
     for url in read_routes(task, execution):
-        response = staff_client.get(url)
+        response = operator_client.get(url)
         assert response.status_code < HTTPStatus.INTERNAL_SERVER_ERROR, (url, response.status_code)
 
 
 @pytest.mark.parametrize("columns", [BROKEN["unknown timezone"], BROKEN["cron out of range"]], ids=["timezone", "cron"])
-def test_next_runs_of_a_broken_schedule_names_the_problem(staff_client, columns):
+def test_next_runs_of_a_broken_schedule_names_the_problem(operator_client, columns):
     task = ScheduledTaskFactory(cron_expression="0 9 * * 1-5", interval_seconds=None)
     corrupt(task, columns)
 
-    response = staff_client.get(reverse("api:task-next-runs", kwargs={"pk": task.pk}))
+    response = operator_client.get(reverse("api:task-next-runs", kwargs={"pk": task.pk}))
 
     assert response.status_code == HTTPStatus.CONFLICT
     body = response.json()

@@ -33,8 +33,8 @@ def payload(config) -> dict:
 
 
 @pytest.mark.parametrize("config", NEVER_RUNS.values(), ids=NEVER_RUNS.keys())
-def test_api_create_refuses_a_config_that_cannot_run(staff_client, config):
-    response = staff_client.post(reverse("api:task-list"), payload(config), format="json")
+def test_api_create_refuses_a_config_that_cannot_run(operator_client, config):
+    response = operator_client.post(reverse("api:task-list"), payload(config), format="json")
 
     assert response.status_code == HTTPStatus.BAD_REQUEST, response.content
     assert response.json()["config"], response.json()
@@ -42,12 +42,12 @@ def test_api_create_refuses_a_config_that_cannot_run(staff_client, config):
 
 
 @pytest.mark.parametrize("config", NEVER_RUNS.values(), ids=NEVER_RUNS.keys())
-def test_api_update_refuses_a_config_that_cannot_run_and_changes_nothing(staff_client, config):
+def test_api_update_refuses_a_config_that_cannot_run_and_changes_nothing(operator_client, config):
     task = ScheduledTaskFactory()
     before = task.config
 
     url = reverse("api:task-detail", args=[task.pk])
-    response = staff_client.patch(url, {"config": config}, format="json")
+    response = operator_client.patch(url, {"config": config}, format="json")
 
     assert response.status_code == HTTPStatus.BAD_REQUEST, response.content
     assert response.json()["config"]
@@ -55,8 +55,8 @@ def test_api_update_refuses_a_config_that_cannot_run_and_changes_nothing(staff_c
     assert task.config == before
 
 
-def test_task_timeout_must_be_positive(staff_client):
-    response = staff_client.post(
+def test_task_timeout_must_be_positive(operator_client):
+    response = operator_client.post(
         reverse("api:task-list"),
         {**payload({"task_action": "example_task"}), "timeout_seconds": 0},
         format="json",

@@ -68,33 +68,33 @@ class TestControls:
             ("rerun", Status.RUNNING, HTTPStatus.CONFLICT),
         ],
     )
-    def test_status_codes(self, staff_client, task, action, status, expected):
+    def test_status_codes(self, operator_client, task, action, status, expected):
         execution = TaskExecutionFactory(task=task, status=status, is_paused=status == Status.PAUSED)
-        response = staff_client.post(url(action, execution))
+        response = operator_client.post(url(action, execution))
         assert response.status_code == expected, response.json()
         if expected == HTTPStatus.CONFLICT:
             assert response.json()["code"] == "invalid_state"
 
-    def test_resume_answers_the_new_run(self, staff_client, task):
+    def test_resume_answers_the_new_run(self, operator_client, task):
         failed = TaskExecutionFactory(task=task, status=Status.FAILED, current_item="step 3")
-        body = staff_client.post(url("resume", failed)).json()
+        body = operator_client.post(url("resume", failed)).json()
         assert body["id"] != failed.pk
         assert body["parent"] == failed.pk
         assert body["trigger"] == "resume"
         assert body["result"] == {"resume_from_execution_id": failed.pk}
         assert body["current_item"] == "step 3"
 
-    def test_terminate_pending_and_started(self, staff_client, task):
+    def test_terminate_pending_and_started(self, operator_client, task):
         pending = TaskExecutionFactory(task=task, status=Status.PENDING)
-        assert staff_client.post(url("terminate", pending)).json()["status"] == "terminated"
+        assert operator_client.post(url("terminate", pending)).json()["status"] == "terminated"
         running = TaskExecutionFactory(task=task, status=Status.RUNNING)
-        body = staff_client.post(url("terminate", running)).json()
+        body = operator_client.post(url("terminate", running)).json()
         assert body["status"] == "running"
         assert body["terminate_requested"] is True
 
-    def test_rerun_refused_by_the_overlap_policy(self, staff_client, task):
+    def test_rerun_refused_by_the_overlap_policy(self, operator_client, task):
         done = TaskExecutionFactory(task=task, status=Status.SUCCESS)
         TaskExecutionFactory(task=task, status=Status.RUNNING)
-        response = staff_client.post(url("rerun", done))
+        response = operator_client.post(url("rerun", done))
         assert response.status_code == HTTPStatus.CONFLICT
         assert response.json()["code"] == "run_active"

@@ -142,9 +142,9 @@ class TestAuthentication:
         assert response.status_code == HTTPStatus.UNAUTHORIZED
         assert response["WWW-Authenticate"] == "Token"
 
-    def test_session_writes_need_the_csrf_token(self, staff_user, task):
+    def test_session_writes_need_the_csrf_token(self, operator, task):
         client = APIClient(enforce_csrf_checks=True)
-        client.force_login(staff_user)
+        client.force_login(operator)
         assert client.get(reverse("api:task-list")).status_code == HTTPStatus.OK
         trigger = reverse("api:task-trigger", kwargs={"pk": task.pk})
         refused = client.post(trigger)

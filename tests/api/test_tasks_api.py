@@ -109,7 +109,7 @@ class TestReadWrite:
         assert user_client.get(reverse("api:task-detail", kwargs={"pk": 10**9})).status_code == HTTPStatus.NOT_FOUND
         assert user_client.get("/api/v1/scheduler/tasks/abc/").status_code == HTTPStatus.NOT_FOUND
 
-    def test_create_returns_201_with_the_task(self, staff_client, staff_user):
+    def test_create_returns_201_with_the_task(self, operator_client, operator):
         payload = {
             "name": "close prices",
             "task_type": "common_task",
@@ -118,22 +118,22 @@ class TestReadWrite:
             "overlap_policy": "queue",
             "job_id": "ignored",
         }
-        response = staff_client.post(reverse("api:task-list"), payload, format="json")
+        response = operator_client.post(reverse("api:task-list"), payload, format="json")
         assert response.status_code == HTTPStatus.CREATED, response.json()
         body = response.json()
         task = ScheduledTask.objects.get(pk=body["id"])
         assert body["cron_expression"] == "0 18 * * 1-5"
         assert task.job_id != "ignored"
-        assert body["created_by"] == staff_user.pk
-        assert body["created_by_username"] == "staff"
+        assert body["created_by"] == operator.pk
+        assert body["created_by_username"] == "operator"
         assert body["schedule_status"] == "pending"
         assert body["overlap_policy"] == "queue"
         assert body["timezone"] == "Asia/Shanghai"
         assert body["max_retries"] == 3
 
-    def test_put_replaces_and_patch_updates(self, staff_client):
+    def test_put_replaces_and_patch_updates(self, operator_client):
         task = ScheduledTaskFactory(description="old", max_retries=9, overlap_policy="allow")
-        response = staff_client.put(
+        response = operator_client.put(
             detail(task),
             {"name": "renamed", "task_type": "manual_task", "config": {"command": "echo hi"}},
             format="json",
@@ -142,27 +142,27 @@ class TestReadWrite:
         task.refresh_from_db()
         assert (task.name, task.task_type, task.interval_seconds) == ("renamed", "manual_task", None)
         assert (task.description, task.max_retries, task.overlap_policy) == ("", 3, "skip")
-        response = staff_client.patch(detail(task), {"description": "new"}, format="json")
+        response = operator_client.patch(detail(task), {"description": "new"}, format="json")
         assert response.status_code == HTTPStatus.OK
         assert response.json()["description"] == "new"
         task.refresh_from_db()
         assert task.name == "renamed"
 
-    def test_put_needs_name_and_type(self, staff_client, task):
-        response = staff_client.put(detail(task), {"description": "x"}, format="json")
+    def test_put_needs_name_and_type(self, operator_client, task):
+        response = operator_client.put(detail(task), {"description": "x"}, format="json")
         assert response.status_code == HTTPStatus.BAD_REQUEST
         assert set(response.json()) == {"name", "task_type"}
 
-    def test_delete_204_and_409_naming_the_workflow(self, staff_client):
+    def test_delete_204_and_409_naming_the_workflow(self, operator_client):
         step, lonely = ScheduledTaskFactory(), ScheduledTaskFactory()
         ScheduledTaskFactory(name="nightly flow", task_type="workflow", config={"tasks": [{"task_id": step.pk}]})
-        response = staff_client.delete(detail(step))
+        response = operator_client.delete(detail(step))
         assert response.status_code == HTTPStatus.CONFLICT
         assert "nightly flow" in response.json()["detail"]
         assert response.json()["code"] == "task_in_use"
-        assert staff_client.delete(detail(lonely)).status_code == HTTPStatus.NO_CONTENT
+        assert operator_client.delete(detail(lonely)).status_code == HTTPStatus.NO_CONTENT
         assert not ScheduledTask.objects.filter(pk=lonely.pk).exists()
-        assert staff_client.delete(detail(lonely)).status_code == HTTPStatus.NOT_FOUND
+        assert operator_client.delete(detail(lonely)).status_code == HTTPStatus.NOT_FOUND
 
 
 class TestStateChangesAndTrigger:
@@ -175,10 +175,10 @@ class TestStateChangesAndTrigger:
             ("resume", "paused", False),
         ],
     )
-    def test_state_changes_are_idempotent(self, staff_client, action, field, value):
+    def test_state_changes_are_idempotent(self, operator_client, action, field, value):
         task = ScheduledTaskFactory(**{field: not value})
         for _ in range(2):
-            response = staff_client.post(detail(task, f"task-{action}"))
+            response = operator_client.post(detail(task, f"task-{action}"))
             assert response.status_code == HTTPStatus.OK
             assert response.json()[field] is value
         assert (
@@ -191,22 +191,22 @@ class TestStateChangesAndTrigger:
             }[action]
         )
 
-    def test_trigger_202_then_409_with_skip(self, staff_client, staff_user, task):
-        response = staff_client.post(detail(task, "task-trigger"))
+    def test_trigger_202_then_409_with_skip(self, operator_client, operator, task):
+        response = operator_client.post(detail(task, "task-trigger"))
         assert response.status_code == HTTPStatus.ACCEPTED
         body = response.json()
         assert body["status"] == "pending"
         assert body["trigger"] == "manual"
         assert body["task"] == task.pk
         assert body["task_name"] == task.name
-        assert body["triggered_by"] == staff_user.pk
-        again = staff_client.post(detail(task, "task-trigger"))
+        assert body["triggered_by"] == operator.pk
+        again = operator_client.post(detail(task, "task-trigger"))
         assert again.status_code == HTTPStatus.CONFLICT
         assert again.json()["code"] == "run_active"
         assert TaskExecution.objects.count() == 1
 
-    def test_copy(self, staff_client, task):
-        response = staff_client.post(detail(task, "task-copy"))
+    def test_copy(self, operator_client, task):
+        response = operator_client.post(detail(task, "task-copy"))
         assert response.status_code == HTTPStatus.CREATED
         assert response.json()["name"] == f"{task.name}_副本"
         assert response.json()["enabled"] is False

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.management import call_command
 
 from scheduler_app.models import ScheduledTask, TaskExecution
+from scheduler_app.services.permissions import SYSTEM
 from scheduler_app.services.tasks import task_trigger
 
 pytestmark = [
@@ -43,9 +44,9 @@ def test_screenshots(admin_login, scheduler, live_server):
     scheduler()
     by_name = {task.name: task for task in ScheduledTask.objects.all()}
     for name in ("示例任务-快速测试", "示例任务-每分钟", "示例任务-命令执行", "编排任务-混合执行示例"):
-        task_trigger(task=by_name[name], user=None)
+        task_trigger(task=by_name[name], user=SYSTEM)
     _wait(lambda: not TaskExecution.objects.filter(status__in=["pending", "running"]).exists(), 90)
-    progress = task_trigger(task=by_name["示例任务-实时进度演示"], user=None)
+    progress = task_trigger(task=by_name["示例任务-实时进度演示"], user=SYSTEM)
 
     page = admin_login("/admin/scheduler_app/scheduledtask/", width=1600, height=1000)
     page.context.add_init_script(CLOSED_SIDEBAR)

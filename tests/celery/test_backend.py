@@ -16,6 +16,7 @@ from scheduler_app.scheduling.backends import CeleryBackend, ThreadBackend, cele
 from scheduler_app.scheduling.manager import SchedulerManager
 from scheduler_app.selectors import pending_runs_due
 from scheduler_app.services.executions import execution_terminate
+from scheduler_app.services.permissions import SYSTEM
 from tests.factories import ScheduledTaskFactory, TaskExecutionFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -126,7 +127,7 @@ def test_a_run_cancelled_while_queued_gets_its_message_revoked(backend):
     for row in (cancelled, started):
         transitions.executions_hand_over(execution_ids=[row.pk], queue=QUEUE)
         backend.send(row.pk, queue=QUEUE)
-    execution_terminate(execution=cancelled, user=None)
+    execution_terminate(execution=cancelled, user=SYSTEM)
     TaskExecution.objects.filter(pk=started.pk).update(status="running", worker="w1@host")
     backend.tick(timezone.now(), version=1)
     backend.shutdown()

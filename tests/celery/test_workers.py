@@ -21,8 +21,9 @@ from rest_framework.test import APIClient
 
 from scheduler_app.models import ScheduledTask, TaskExecution
 from scheduler_app.services.executions import execution_pause, execution_resume, execution_terminate
+from scheduler_app.services.permissions import SYSTEM
 from scheduler_app.services.tasks import task_trigger
-from tests.factories import ScheduledTaskFactory, UserFactory
+from tests.factories import ScheduledTaskFactory, user_with
 from tests.scheduling.conftest import wait_for
 
 pytestmark = [pytest.mark.process, pytest.mark.celery, pytest.mark.django_db(transaction=True)]
@@ -94,7 +95,7 @@ def test_command_action_and_workflow_run_on_workers_and_queues_route(celery_work
         cron_expression="0 18 * * *",
     )
     process = celery_scheduler()
-    runs = [task_trigger(task=task, user=None) for task in (routed, command, workflow)]
+    runs = [task_trigger(task=task, user=SYSTEM) for task in (routed, command, workflow)]
     for execution in runs:
         wait_status(execution, *TERMINAL, timeout=20)
     wait_for(lambda: TaskExecution.objects.filter(task=scheduled, status="success").count() >= 3, 10, message="3 runs")
@@ -130,7 +131,7 @@ def test_command_action_and_workflow_run_on_workers_and_queues_route(celery_work
 
     # The API and the admin show which worker ran a run.
     client = APIClient()
-    client.force_authenticate(UserFactory(username="viewer"))
+    client.force_authenticate(user_with("viewer", "view_taskexecution"))
     body = client.get(f"/api/v1/scheduler/executions/{command_run.pk}/").json()
     assert (body["worker"], body["host"], body["pid"]) == (main.hostname, socket.gethostname(), main.pid)
     admin = Client()
@@ -167,18 +168,18 @@ def test_pause_resume_terminate_and_cancel_across_processes(celery_worker, celer
     nobody = manual({**QUICK, "queue": "zq-nobody"})  # no worker listens to this queue
     process = celery_scheduler()
 
-    queued = task_trigger(task=nobody, user=None)
+    queued = task_trigger(task=nobody, user=SYSTEM)
     wait_for(
         lambda: TaskExecution.objects.filter(pk=queued.pk, handover_queue="zq-nobody").exists(),
         5,
         message="the run to be handed over",
     )
     assert status_of(queued) == "pending"  # a queued message is not a started run
-    execution_terminate(execution=queued, user=None)
+    execution_terminate(execution=queued, user=SYSTEM)
     assert status_of(queued) == "terminated"
     wait_for(lambda: "revoked the Celery messages" in process.output(), 5, message="the revoke")
 
-    execution = task_trigger(task=sleeper, user=None)
+    execution = task_trigger(task=sleeper, user=SYSTEM)
     running = wait_for(
         lambda: TaskExecution.objects.filter(pk=execution.pk, status="running", child_pid__isnull=False).first(),
         15,
@@ -187,15 +188,15 @@ def test_pause_resume_terminate_and_cancel_across_processes(celery_worker, celer
     assert running.worker == worker.hostname
     assert running.pid == worker.pid
     child = running.child_pid
-    execution_pause(execution=running, user=None)
+    execution_pause(execution=running, user=SYSTEM)
     wait_status(running, "paused", timeout=5)
     with open(f"/proc/{child}/stat") as stat:
         # The row says paused only once the command is stopped (SIGSTOP reached it on the worker).
         assert stat.read().split()[2] == "T"
-    execution_resume(execution=running, user=None)
+    execution_resume(execution=running, user=SYSTEM)
     wait_status(running, "running", timeout=5)
     began = time.monotonic()
-    execution_terminate(execution=running, user=None)
+    execution_terminate(execution=running, user=SYSTEM)
     ended = wait_status(running, "terminated", "failed", "success", timeout=10)
     assert ended.status == "terminated", ended.error_message
     assert time.monotonic() - began < 5
@@ -221,7 +222,7 @@ def test_a_killed_worker_leaves_an_orphan_that_is_retried_on_a_new_worker(celery
     first = celery_worker("w1")
     task = manual(hang_once(tmp_path / "started-once"), max_retries=1, retry_interval=0)
     process = celery_scheduler()
-    execution = task_trigger(task=task, user=None)
+    execution = task_trigger(task=task, user=SYSTEM)
     running = wait_for(
         lambda: TaskExecution.objects.filter(pk=execution.pk, status="running", child_pid__isnull=False).first(),
         15,
@@ -267,7 +268,7 @@ def test_a_worker_without_heartbeats_is_orphaned_and_its_late_end_changes_nothin
     worker = celery_worker("w1")
     task = manual(hang_once(tmp_path / "started-once"), max_retries=1, retry_interval=0)
     process = celery_scheduler()
-    execution = task_trigger(task=task, user=None)
+    execution = task_trigger(task=task, user=SYSTEM)
     running = wait_for(
         lambda: TaskExecution.objects.filter(pk=execution.pk, status="running", child_pid__isnull=False).first(),
         15,

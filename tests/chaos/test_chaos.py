@@ -146,8 +146,9 @@ def test_kill_9_of_the_leader_hands_over_to_the_standby(db, tmp_path):
     survivor = second if victim is first else first
     create_tasks(
         db.url,
+        "from scheduler_app.services.permissions import SYSTEM\n"
         "from scheduler_app.services.tasks import task_trigger\n"
-        "task_trigger(task=ScheduledTask.objects.get(name='long'), user=None)",
+        "task_trigger(task=ScheduledTask.objects.get(name='long'), user=SYSTEM)",
     )
     orphan_id = wait_for(
         lambda: db.query(
@@ -300,9 +301,10 @@ def test_sigterm_with_five_running_commands(db, tmp_path):
     wait_for(lambda: leader(db), 20, message="a leader")
     create_tasks(
         db.url,
+        "from scheduler_app.services.permissions import SYSTEM\n"
         "from scheduler_app.services.tasks import task_trigger\n"
         "for t in ScheduledTask.objects.filter(name__startswith='cmd-'):\n"
-        "    task_trigger(task=t, user=None)",
+        "    task_trigger(task=t, user=SYSTEM)",
     )
     wait_for(lambda: still_running(db) == 5, 10, message="five running commands")
     began = time.monotonic()
@@ -360,8 +362,9 @@ def test_kill_9_of_the_leader_during_a_workflow_step_leaves_no_row_active(db, tm
     survivor = second if victim is first else first
     create_tasks(
         db.url,
+        "from scheduler_app.services.permissions import SYSTEM\n"
         "from scheduler_app.services.tasks import task_trigger\n"
-        "task_trigger(task=ScheduledTask.objects.get(name='flow'), user=None)",
+        "task_trigger(task=ScheduledTask.objects.get(name='flow'), user=SYSTEM)",
     )
     wait_for(
         lambda: db.query(

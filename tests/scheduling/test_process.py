@@ -16,8 +16,9 @@ from django_apscheduler.models import DjangoJob
 from rest_framework.test import APIClient
 
 from scheduler_app.models import ScheduledTask, TaskExecution
+from scheduler_app.services.permissions import SYSTEM
 from scheduler_app.services.tasks import task_trigger
-from tests.factories import ScheduledTaskFactory, UserFactory
+from tests.factories import ScheduledTaskFactory, operator_user
 from tests.scheduling.conftest import wait_for
 
 pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
@@ -86,7 +87,7 @@ def test_edit_through_the_api_takes_effect_within_a_second(scheduler):
     scheduler()
     before = DjangoJob.objects.get(id=task.job_id).next_run_time
     client = APIClient()
-    client.force_authenticate(UserFactory(username="ops", is_staff=True))
+    client.force_authenticate(operator_user("ops"))
     sent = timezone.now()
     response = client.patch(f"/api/v1/scheduler/tasks/{task.pk}/", {"interval_seconds": 2}, format="json")
     assert response.status_code == 200, response.content
@@ -103,7 +104,7 @@ def test_pause_disable_and_delete_reach_the_scheduler(scheduler):
     task = ScheduledTaskFactory(interval_seconds=3600, config=QUICK)
     scheduler()
     client = APIClient()
-    client.force_authenticate(UserFactory(username="ops", is_staff=True))
+    client.force_authenticate(operator_user("ops"))
     assert client.post(f"/api/v1/scheduler/tasks/{task.pk}/pause/").status_code == 200
     wait_for(lambda: DjangoJob.objects.get(id=task.job_id).next_run_time is None, 1.0, message="pause")
     assert client.post(f"/api/v1/scheduler/tasks/{task.pk}/resume/").status_code == 200
@@ -119,7 +120,7 @@ def test_pause_disable_and_delete_reach_the_scheduler(scheduler):
 def test_run_now_starts_within_a_second(scheduler):
     task = ScheduledTaskFactory(task_type="manual_task", interval_seconds=None, config=QUICK)
     scheduler()
-    execution = task_trigger(task=task, user=None)
+    execution = task_trigger(task=task, user=SYSTEM)
     assert execution.status == "pending"
     started = wait_for(
         lambda: TaskExecution.objects.filter(pk=execution.pk, start_time__isnull=False).first(), 2, message="start"
@@ -141,7 +142,7 @@ def test_sigterm_during_a_long_command_leaves_nothing_running(scheduler):
     command = f"{sys.executable} -c 'import sys, time; time.sleep(120)' {marker}"
     task = ScheduledTaskFactory(task_type="manual_task", interval_seconds=None, config={"command": command})
     process = scheduler()
-    execution = task_trigger(task=task, user=None)
+    execution = task_trigger(task=task, user=SYSTEM)
     running = wait_for(
         lambda: TaskExecution.objects.filter(pk=execution.pk, status="running", child_pid__isnull=False).first(),
         5,

@@ -14,7 +14,7 @@ from scheduler_app.services.executions import (
     execution_resume,
     execution_terminate,
 )
-from tests.factories import ScheduledTaskFactory, TaskExecutionFactory, UserFactory
+from tests.factories import ScheduledTaskFactory, TaskExecutionFactory, operator_user
 
 NOW = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
 Status = TaskExecution.Status
@@ -23,7 +23,7 @@ TERMINAL = [Status.SUCCESS, Status.FAILED, Status.COMPLETED, Status.TERMINATED, 
 
 @pytest.fixture
 def user(db):
-    return UserFactory(username="operator")
+    return operator_user()
 
 
 def run(status, **fields):

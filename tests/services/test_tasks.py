@@ -13,6 +13,7 @@ from scheduler_app.exceptions import RunActive, TaskInUse
 from scheduler_app.executors.common import CONFIG_NEEDS_ACTION
 from scheduler_app.models import ScheduledTask, SchedulerState, TaskExecution
 from scheduler_app.services.executions import EXECUTION_REPLACED
+from scheduler_app.services.permissions import SYSTEM
 from scheduler_app.services.state import schedule_touch, schedule_version_bump
 from scheduler_app.services.tasks import (
     COPY_SUFFIX,
@@ -26,7 +27,7 @@ from scheduler_app.services.tasks import (
     task_trigger,
     task_update,
 )
-from tests.factories import ScheduledTaskFactory, TaskExecutionFactory, UserFactory
+from tests.factories import ScheduledTaskFactory, TaskExecutionFactory, operator_user
 
 NOW = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
 Status = TaskExecution.Status
@@ -47,7 +48,7 @@ def workflow(*steps, **fields):
 
 @pytest.fixture
 def user(db):
-    return UserFactory(username="operator")
+    return operator_user()
 
 
 def valid_data(**extra):
@@ -161,26 +162,26 @@ class TestUpdate:
 
 
 class TestDelete:
-    def test_task_delete_removes_task_and_history(self, task, django_capture_on_commit_callbacks):
+    def test_task_delete_removes_task_and_history(self, task, user, django_capture_on_commit_callbacks):
         TaskExecutionFactory(task=task, status=Status.SUCCESS)
         TaskExecutionFactory(task=task, status=Status.PENDING)
         with django_capture_on_commit_callbacks(execute=True):
-            task_delete(task=task)
+            task_delete(task=task, user=user)
         assert not ScheduledTask.objects.exists()
         assert not TaskExecution.objects.exists()
         assert version() == 1
 
-    def test_refused_while_a_workflow_uses_it_naming_the_workflow(self, task):
+    def test_refused_while_a_workflow_uses_it_naming_the_workflow(self, task, user):
         workflow(task, name="daily pipeline")
         with pytest.raises(TaskInUse, match='"daily pipeline"'):
-            task_delete(task=task)
+            task_delete(task=task, user=user)
         assert ScheduledTask.objects.filter(pk=task.pk).exists()
 
     @pytest.mark.parametrize("status", [Status.RUNNING, Status.PAUSED])
-    def test_refused_while_a_run_has_started(self, task, status):
+    def test_refused_while_a_run_has_started(self, task, user, status):
         run = TaskExecutionFactory(task=task, status=status)
         with pytest.raises(TaskInUse, match=f"{run.pk}"):
-            task_delete(task=task)
+            task_delete(task=task, user=user)
 
 
 class TestStateChanges:
@@ -324,7 +325,7 @@ def test_two_simultaneous_triggers_give_one_run():
     def trigger() -> None:
         try:
             barrier.wait(timeout=10)
-            task_trigger(task=task, user=None)
+            task_trigger(task=task, user=SYSTEM)
             outcomes.append("queued")
         except RunActive:
             outcomes.append("refused")

@@ -11,7 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from tests.factories import UserFactory
+from tests.factories import user_with
+
+READER = ("view_scheduledtask", "view_schedulernode")  # what the endpoints below need
 
 pytestmark = pytest.mark.django_db
 
@@ -52,8 +54,8 @@ def test_anonymous_requests_are_throttled_per_address(rates):
 def test_signed_in_requests_are_throttled_per_user(rates):
     rates(user="3/minute")
     alice, bob = APIClient(), APIClient()
-    alice.force_authenticate(UserFactory(username="alice"))
-    bob.force_authenticate(UserFactory(username="bob"))
+    alice.force_authenticate(user_with("alice", *READER))
+    bob.force_authenticate(user_with("bob", *READER))
     url = reverse("api:task-list")
     start = timezone.now()
     with time_machine.travel(start, tick=False):
@@ -67,7 +69,7 @@ def test_signed_in_requests_are_throttled_per_user(rates):
 def test_an_empty_rate_turns_the_throttle_off(rates):
     rates(user=None)
     client = APIClient()
-    client.force_authenticate(UserFactory(username="alice"))
+    client.force_authenticate(user_with("alice", *READER))
     assert {client.get(reverse("api:scheduler-status")).status_code for _ in range(30)} == {HTTPStatus.OK}
 
 

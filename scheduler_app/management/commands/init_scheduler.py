@@ -3,13 +3,15 @@
 from django.core.management.base import BaseCommand
 
 from scheduler_app.services.demo import demo_tasks_create
+from scheduler_app.services.permissions import SYSTEM
 
 
 class Command(BaseCommand):
     help = "Create zquant's example tasks, data pipeline steps and workflows (idempotent)."
 
     def handle(self, *args, **options) -> None:
-        report = demo_tasks_create()
+        # A management command is the server's operator acting: the system, not a user of the site.
+        report = demo_tasks_create(user=SYSTEM)
         for name in report.created:
             self.stdout.write(f"created  {name}")
         self.stdout.write(
