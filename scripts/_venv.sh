@@ -1,5 +1,6 @@
 # Sourced by the scripts: make .venv and install the project with the given extras, once per change
-# of pyproject.toml. Needs only python3 (3.11+); the mysql extra also needs libmariadb-dev and pkg-config.
+# of pyproject.toml. Needs only python3 (3.11+); the mysql extra also needs libmariadb-dev and pkg-config
+# (the postgres extra installs psycopg with its own libpq).
 ensure_venv() {
   local extras="$1"
   if [ ! -x .venv/bin/python ]; then
@@ -16,6 +17,7 @@ ensure_venv() {
 extras_for_database() {
   case "${DATABASE_URL:-}" in
     mysql*) echo "$1,mysql" ;;
+    postgres*) echo "$1,postgres" ;;
     *) echo "$1" ;;
   esac
 }

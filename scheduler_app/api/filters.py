@@ -17,13 +17,14 @@ from scheduler_app.services.tasks import MAX_TASK_ID
 
 
 class SafeIsoDateTimeField(IsoDateTimeField):
-    """An ISO 8601 datetime that still exists once converted to UTC (no year 0 or 10000)."""
+    """An ISO 8601 datetime that still exists once converted to UTC (no year 0 or 10000), handed on in
+    UTC: a database need not accept every offset Python does (PostgreSQL refuses -18:53)."""
 
     def to_python(self, value: Any) -> datetime | None:
         parsed = super().to_python(value)
         if parsed is not None:
             try:
-                parsed.astimezone(UTC)
+                parsed = parsed.astimezone(UTC)
             except OverflowError:
                 raise forms.ValidationError("The date is out of range.", code="invalid") from None
         return parsed

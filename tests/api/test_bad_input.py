@@ -161,3 +161,12 @@ def test_unknown_api_path_is_a_json_404(operator_client):
     response = operator_client.get("/api/v1/scheduler/no-such-thing/")
     assert response.status_code == HTTPStatus.NOT_FOUND
     assert response.json() == {"detail": "Not found."}
+
+
+@pytest.mark.parametrize(
+    "stamp", ["4111-02-25T10:51:10-18:53", "0697-12-02T11:02:00-05:25", "2024-01-01T00:00:00+23:59"]
+)
+def test_a_time_filter_with_any_offset_python_accepts_is_answered(operator_client, stamp):
+    """PostgreSQL refuses offsets beyond ±15:59; a filter hands the database UTC, never a 500."""
+    response = operator_client.get(reverse("api:execution-list"), {"since": stamp, "until": stamp})
+    assert response.status_code in (HTTPStatus.OK, HTTPStatus.BAD_REQUEST)

@@ -20,11 +20,13 @@ BASE_DIR = Path(settings.BASE_DIR)
 
 
 def database_url() -> str:
+    """The test database, as a DATABASE_URL for the processes a test starts."""
     db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{db['NAME']}"
+    scheme, port = ("postgres", 5432) if connection.vendor == "postgresql" else ("mysql", 3306)
     password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"mysql://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 3306}/{db['NAME']}"
+    return f"{scheme}://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or port}/{db['NAME']}"
 
 
 def wait_for(condition: Callable[[], object], timeout: float, interval: float = 0.05, message: str = ""):
