@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from scheduler_app.services.demo import demo_tasks_create
+from zquant_site.demo import demo_tasks_create
 
 
 class Command(BaseCommand):
