@@ -10,7 +10,6 @@ from scheduler_app.executors.sandbox import harden_scheduler_process
 from scheduler_app.scheduling.engine import reuse_connections
 from scheduler_app.scheduling.manager import SchedulerManager
 
-
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
