@@ -78,6 +78,7 @@ finish() {  # wait for the pair $1
   local pair=$1
   if wait "${pid_of[$pair]}"; then
     echo "== $pair passed ($(cat "$work/$pair.seconds") s)"
+    grep -E "installed: Django|^fresh project: |passed.* in [0-9.]+s" "$work/$pair.log" | sed 's/^/   /' || true
   else
     echo "== $pair FAILED; its log:"
     cat "$work/$pair.log"
