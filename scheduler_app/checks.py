@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
+
+from django.apps import apps
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
@@ -61,7 +64,8 @@ def _check_execution_backend() -> list:
         return [
             Error(
                 f"SCHEDULER_EXECUTION_BACKEND is 'celery' but the Celery app cannot be loaded: {error}",
-                hint='Install the extra (pip install ".[celery]") and check SCHEDULER_CELERY_APP.',
+                hint='Install Celery (pip install "zquant-scheduler[celery]") and set SCHEDULER_CELERY_APP to the '
+                'project\'s Celery app, e.g. "proj.celery:app".',
                 id="scheduler_app.E003",
             )
         ]
@@ -95,6 +99,91 @@ def check_command_sandbox(app_configs, **kwargs) -> list:
                 "command tasks run as (they hold every task, user and API token).",
                 hint="chmod 600 them (the scheduler's user must own them).",
                 id="scheduler_app.W002",
+            )
+        )
+    return problems
+
+
+# module: (distribution, what needs it). They are dependencies of the package, so they are missing only
+# after an install without them (pip --no-deps, a hand-made environment).
+REQUIRED_PACKAGES = {
+    "rest_framework": ("djangorestframework", "the scheduler API"),
+    "django_filters": ("django-filter", "the scheduler API's filters"),
+    "drf_spectacular": ("drf-spectacular", "the scheduler API's OpenAPI documentation"),
+    "django_apscheduler": ("django-apscheduler", "runscheduler, which keeps its jobs in its tables"),
+    "apscheduler": ("APScheduler", "runscheduler"),
+    "cron_descriptor": ("cron-descriptor", "schedule descriptions"),
+}
+# app: what breaks without it in INSTALLED_APPS.
+REQUIRED_APPS = {
+    "django_apscheduler": "runscheduler keeps its jobs in django-apscheduler's tables",
+    "rest_framework": "the scheduler API's browsable pages need its templates",
+    "django_filters": "the scheduler API's filter forms need its templates",
+}
+TOKEN_AUTHENTICATION = "rest_framework.authentication.TokenAuthentication"
+SESSION_AUTHENTICATION = "rest_framework.authentication.SessionAuthentication"
+
+
+@register(Tags.compatibility)
+def check_installation(app_configs, **kwargs) -> list:
+    """What the project must install and list in INSTALLED_APPS for the scheduler to work in it."""
+    problems = []
+    missing = {module for module in REQUIRED_PACKAGES if find_spec(module) is None}
+    for module in sorted(missing):
+        distribution, needed_by = REQUIRED_PACKAGES[module]
+        problems.append(
+            Error(
+                f"The package {distribution} is not installed; {needed_by} needs it.",
+                hint=f"pip install zquant-scheduler (which brings it), or pip install {distribution}.",
+                id="scheduler_app.E020",
+            )
+        )
+    for app, reason in REQUIRED_APPS.items():
+        if app not in missing and not apps.is_installed(app):
+            problems.append(
+                Error(
+                    f"{app!r} is not in INSTALLED_APPS: {reason}.",
+                    hint=f'Add "{app}" to INSTALLED_APPS (the README, "Use it in your project").',
+                    id="scheduler_app.E021",
+                )
+            )
+    if "rest_framework" not in missing:
+        problems.extend(_check_api_authentication())
+    return problems
+
+
+def _check_api_authentication() -> list:
+    from rest_framework.settings import api_settings
+
+    try:
+        classes = list(api_settings.DEFAULT_AUTHENTICATION_CLASSES)
+    except ImportError as error:
+        return [
+            Error(
+                f"REST_FRAMEWORK's DEFAULT_AUTHENTICATION_CLASSES cannot be loaded: {error}",
+                id="scheduler_app.E023",
+            )
+        ]
+    paths = {f"{cls.__module__}.{cls.__qualname__}" for cls in classes}
+    bases = {f"{base.__module__}.{base.__qualname__}" for cls in classes for base in cls.__mro__}
+    problems = []
+    if TOKEN_AUTHENTICATION in bases and not apps.is_installed("rest_framework.authtoken"):
+        problems.append(
+            Error(
+                "Token authentication is on (REST_FRAMEWORK's DEFAULT_AUTHENTICATION_CLASSES) but "
+                "'rest_framework.authtoken' is not in INSTALLED_APPS: every request with a token would fail.",
+                hint='Add "rest_framework.authtoken" to INSTALLED_APPS and migrate, or drop TokenAuthentication.',
+                id="scheduler_app.E022",
+            )
+        )
+    if SESSION_AUTHENTICATION not in bases:
+        problems.append(
+            Warning(
+                "SessionAuthentication is not among REST_FRAMEWORK's DEFAULT_AUTHENTICATION_CLASSES "
+                f"({', '.join(sorted(paths)) or 'none'}): the admin's task form calls the scheduler API with "
+                "the admin's session for its schedule preview and workflow checks, which would be refused.",
+                hint=f'Add "{SESSION_AUTHENTICATION}" to DEFAULT_AUTHENTICATION_CLASSES.',
+                id="scheduler_app.W020",
             )
         )
     return problems

@@ -8,6 +8,7 @@ so `override_settings` and the pytest `settings` fixture work everywhere.
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import Any
 
@@ -99,6 +100,12 @@ class SchedulerSettings:
         return _list("COMMAND_ALLOWLIST", None)
 
     @property
+    def COMMAND_WORK_DIR(self) -> str:
+        """The working directory of command tasks, and what a relative `work_dir` is taken from: the
+        project's BASE_DIR where it defines one (startproject does), else the scheduler's own."""
+        return str(_raw("COMMAND_WORK_DIR", getattr(settings, "BASE_DIR", None) or os.getcwd()))
+
+    @property
     def COMMAND_USER(self) -> str | None:
         """The user (name or uid) command tasks run as; unset: the scheduler's own user."""
         return _text_or_none("COMMAND_USER")
@@ -178,9 +185,10 @@ class SchedulerSettings:
         return str(_raw("EXECUTION_BACKEND", "thread")).strip().lower()
 
     @property
-    def CELERY_APP(self) -> str:
-        """The Celery app the leader sends executions with ("module:attribute" or a dotted path)."""
-        return str(_raw("CELERY_APP", "zquant_site.celery:app"))
+    def CELERY_APP(self) -> str | None:
+        """The project's Celery app the leader sends executions with ("module:attribute" or a dotted
+        path, e.g. "proj.celery:app"); needed only with the celery backend (check scheduler_app.E003)."""
+        return _text_or_none("CELERY_APP")
 
     @property
     def CELERY_QUEUE(self) -> str:

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import (
     Case,
@@ -130,11 +131,12 @@ def task_page(*, ids: Sequence[int]) -> list[ScheduledTask]:
     ids = list(ids)
     if not ids:
         return []
+    user_name_field = get_user_model().USERNAME_FIELD  # a custom user model may have no `username`
     found = {
         task.pk: task
         for task in ScheduledTask.objects.filter(pk__in=ids).annotate(
-            created_by_username=F("created_by__username"),
-            updated_by_username=F("updated_by__username"),
+            created_by_username=F(f"created_by__{user_name_field}"),
+            updated_by_username=F(f"updated_by__{user_name_field}"),
             next_run_time=_next_run_time(),
         )
     }

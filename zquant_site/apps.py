@@ -1,4 +1,4 @@
-"""The site as an app, so that its system checks are registered."""
+"""The site as an app: its system checks and the demo's management commands (init_scheduler, demo_admin)."""
 
 from django.apps import AppConfig
 

@@ -231,7 +231,7 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "scheduler_app.api.schema.add_auth_error_responses",
+        "zquant_site.schema.add_bad_input_responses",
         "zquant_site.throttles.add_throttled_responses",
     ],
 }
@@ -276,6 +276,7 @@ CELERY_TASK_ACKS_LATE = env.bool("CELERY_TASK_ACKS_LATE", default=True)
 CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=1)
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False  # a run's state is in the database
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep the LOGGING format above; the worker's -l sets the level
+SCHEDULER_CELERY_APP = "zquant_site.celery:app"
 
 # SCHEDULER: any SCHEDULER_* environment variable becomes a setting of that name. scheduler_app/conf.py
 # documents each one, gives its default and converts the text to its type when it is read.

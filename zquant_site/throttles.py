@@ -7,7 +7,7 @@ from typing import Any
 from rest_framework import throttling
 from rest_framework.settings import api_settings
 
-from scheduler_app.api.schema import ERROR_REF, ERROR_SCHEMA
+from zquant_site.schema import ERROR_REF, ERROR_SCHEMA
 
 THROTTLED = "Too many requests; `Retry-After` says how many seconds to wait."
 

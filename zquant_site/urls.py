@@ -23,5 +23,5 @@ urlpatterns = [
     path("api/docs/", swagger_ui, name="api-docs"),
 ]
 
-handler400 = "scheduler_app.api.views.bad_request"
-handler404 = "scheduler_app.api.views.not_found"
+handler400 = "zquant_site.errors.bad_request"
+handler404 = "zquant_site.errors.not_found"

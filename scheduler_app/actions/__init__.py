@@ -15,7 +15,7 @@
 Put actions in a module named `scheduler_actions` of your app (found when Django starts) or import
 their module from your AppConfig.ready(). `parse` runs when a task is saved (a bad config is refused
 then, with the messages it collected) and again before every run. The built-in action is
-`example_task`; the market-data app adds the data-sync strategies and `calculate_factor`.
+`example_task`.
 """
 
 from scheduler_app.actions.params import ConfigReader, parse_date

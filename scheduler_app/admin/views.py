@@ -34,7 +34,7 @@ Status = TaskExecution.Status
 
 def _api_url(name: str) -> str:
     try:
-        return reverse(f"api:{name}")
+        return reverse(f"scheduler_api:{name}")
     except NoReverseMatch:  # the API is not mounted: the form still works, without the live checks
         return ""
 

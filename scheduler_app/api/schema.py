@@ -1,42 +1,38 @@
-"""OpenAPI post-processing: document the answers every operation can give (400, 401, 403, 404)."""
+"""OpenAPI for the scheduler API: every operation documents the answers it can give (400, 401, 403, 404).
+
+The views carry this schema class themselves, so the documentation is the same in any project that
+publishes a drf-spectacular schema, whatever its DEFAULT_SCHEMA_CLASS and wherever it mounts the API.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-ERROR_REF = {"$ref": "#/components/schemas/Error"}
-ERROR_SCHEMA = {
-    "type": "object",
-    "properties": {"detail": {"type": "string"}, "code": {"type": "string"}},
-    "required": ["detail"],
-}
+from drf_spectacular.openapi import AutoSchema
+
+from scheduler_app.api.serializers import ErrorSerializer
+
 COMMON = {
     "401": "Not signed in (no or a bad token, no session).",
     "403": "Signed in, but without the permission this operation needs.",
 }
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": ERROR_REF}}}
+class SchedulerSchema(AutoSchema):
+    """drf-spectacular's schema, plus the error answers the scheduler's permission and lookups give."""
 
-
-def add_auth_error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
-    """drf-spectacular hook: scheduler API operations may answer 401/403, those with an id also 404,
-    and every operation that takes a body (the token endpoint too) a 400 with field errors."""
-    result.setdefault("components", {}).setdefault("schemas", {}).setdefault("Error", ERROR_SCHEMA)
-    for path, operations in result.get("paths", {}).items():
-        for operation in operations.values():
-            responses = operation.setdefault("responses", {})
-            if "requestBody" in operation:
-                responses.setdefault("400", {"description": "Bad input: field name → list of messages."})
-        if not path.startswith("/api/v1/scheduler/"):
-            continue
-        for operation in operations.values():
-            responses = operation.setdefault("responses", {})
-            for status, description in COMMON.items():
-                responses.setdefault(status, _error(description))
-            if "{" in path:
-                responses.setdefault("404", _error("No such object."))
-            elif any(parameter.get("name") == "page" for parameter in operation.get("parameters", [])):
-                responses.setdefault("404", _error("No such page (past the last one)."))
-    return result
+    def get_operation(self, path, path_regex, path_prefix, method, registry) -> dict[str, Any] | None:
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None:
+            return None
+        error = {"content": {"application/json": {"schema": self.resolve_serializer(ErrorSerializer, "response").ref}}}
+        responses = operation.setdefault("responses", {})
+        if "requestBody" in operation:
+            responses.setdefault("400", {"description": "Bad input: field name → list of messages."})
+        for status, description in COMMON.items():
+            responses.setdefault(status, {"description": description, **error})
+        if "{" in path:
+            responses.setdefault("404", {"description": "No such object.", **error})
+        elif any(parameter.get("name") == "page" for parameter in operation.get("parameters", [])):
+            responses.setdefault("404", {"description": "No such page (past the last one).", **error})
+        return operation

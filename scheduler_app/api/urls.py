@@ -1,11 +1,12 @@
-"""Routes of the scheduler API, mounted at /api/v1/scheduler/ in the namespace "api"."""
+"""Routes of the scheduler API, in the application namespace "scheduler_api", under whatever prefix the
+project includes them at (`path("api/scheduler/", include("scheduler_app.api.urls"))`)."""
 
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from scheduler_app.api import views
 
-app_name = "api"
+app_name = "scheduler_api"
 
 router = SimpleRouter()
 router.register("tasks", views.TaskViewSet, basename="task")

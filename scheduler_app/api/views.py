@@ -9,25 +9,26 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext
-from django.views.defaults import bad_request as django_bad_request
-from django.views.defaults import page_not_found
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ParseError
 from rest_framework.generics import get_object_or_404
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from scheduler_app import selectors
 from scheduler_app.api import serializers as s
+from scheduler_app.api.exception_handler import exception_handler
 from scheduler_app.api.filters import ExecutionFilter, TaskExecutionFilter, TaskFilter
 from scheduler_app.api.pagination import StandardPagination
 from scheduler_app.api.permissions import SchedulerPermission
+from scheduler_app.api.schema import SchedulerSchema
 from scheduler_app.conf import scheduler_settings
 from scheduler_app.models import ScheduledTask, TaskExecution
 from scheduler_app.schedules import InvalidSchedule, describe_schedule, get_zone, next_fire_times
@@ -50,7 +51,20 @@ def _execution_out(execution: TaskExecution) -> dict[str, Any]:
     return s.ExecutionOutputSerializer(selectors.executions_with_task_names([execution])[0]).data
 
 
-class SchedulerViewMixin:
+class SchedulerAPIMixin:
+    """What every scheduler endpoint is, whatever the project's REST_FRAMEWORK settings: JSON bodies, the
+    filters the contract names, domain errors mapped to 400/404/409 and the schema that documents them.
+    Authentication, renderers and throttles stay the project's."""
+
+    parser_classes = [JSONParser]
+    filter_backends = [DjangoFilterBackend]
+    schema = SchedulerSchema()
+
+    def get_exception_handler(self):
+        return exception_handler
+
+
+class SchedulerViewMixin(SchedulerAPIMixin):
     permission_classes = [SchedulerPermission]
     pagination_class = StandardPagination
     required_permissions: dict[str, rules.Rule] = {}
@@ -354,7 +368,7 @@ class ExecutionViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
 # ---------------------------------------------------------------------------------------------- the rest
 
 
-class StatsView(APIView):
+class StatsView(SchedulerAPIMixin, APIView):
     """GET stats/: statistics of all executions."""
 
     permission_classes = [SchedulerPermission]
@@ -371,7 +385,7 @@ class StatsView(APIView):
         return Response(s.StatsSerializer(selectors.task_stats(days=query.validated_data["days"])).data)
 
 
-class WorkflowValidateView(APIView):
+class WorkflowValidateView(SchedulerAPIMixin, APIView):
     """POST workflows/validate/: check a workflow config without saving (a read: the task form's check)."""
 
     permission_classes = [SchedulerPermission]
@@ -392,7 +406,7 @@ class WorkflowValidateView(APIView):
         return Response(s.WorkflowValidateSerializer({"valid": not errors, "message": message, "errors": errors}).data)
 
 
-class SchedulePreviewView(APIView):
+class SchedulePreviewView(SchedulerAPIMixin, APIView):
     """POST schedules/preview/: describe a cron expression or an interval and list its next runs."""
 
     permission_classes = [SchedulerPermission]
@@ -446,7 +460,7 @@ def _flat(errors: Any) -> dict[str, list[str]]:
     return {"non_field_errors": [str(error) for error in errors]}
 
 
-class SchedulerStatusView(APIView):
+class SchedulerStatusView(SchedulerAPIMixin, APIView):
     """GET scheduler/status/: is a scheduler process alive, and which one leads."""
 
     permission_classes = [SchedulerPermission]
@@ -455,19 +469,3 @@ class SchedulerStatusView(APIView):
     @extend_schema(summary="Scheduler health: leader, heartbeats, jobs, version", responses=s.SchedulerStatusSerializer)
     def get(self, request: Request) -> Response:
         return Response(s.SchedulerStatusSerializer(selectors.scheduler_status()).data)
-
-
-def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    """The site's 404 handler: JSON in DRF's shape under /api/, Django's page elsewhere."""
-    if request.path.startswith("/api/"):
-        return JsonResponse({"detail": gettext("Not found.")}, status=HTTPStatus.NOT_FOUND)
-    return page_not_found(request, exception)
-
-
-def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    """The site's 400 handler (e.g. a body larger than DATA_UPLOAD_MAX_MEMORY_SIZE): JSON under /api/."""
-    if request.path.startswith("/api/"):
-        return JsonResponse(
-            {"detail": gettext("Bad request (the body may be too large).")}, status=HTTPStatus.BAD_REQUEST
-        )
-    return django_bad_request(request, exception)

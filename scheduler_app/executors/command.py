@@ -110,13 +110,14 @@ def parse_command(config: dict[str, Any]) -> CommandSpec:
     if not errors and not argv:
         errors.append(_("The command is empty."))
 
-    work_dir = Path(settings.BASE_DIR)
+    base_dir = Path(scheduler_settings.COMMAND_WORK_DIR)
+    work_dir = base_dir
     raw_dir = config.get("work_dir")
     if raw_dir not in (None, ""):
         if not isinstance(raw_dir, str):
             errors.append(_("work_dir must be a directory path."))
         else:
-            work_dir = Path(raw_dir) if os.path.isabs(raw_dir) else Path(settings.BASE_DIR) / raw_dir
+            work_dir = Path(raw_dir) if os.path.isabs(raw_dir) else base_dir / raw_dir
             if not work_dir.is_dir():
                 errors.append(_("work_dir %(dir)s is not an existing directory.") % {"dir": raw_dir})
 

@@ -274,7 +274,10 @@ class ThreadBackend(ExecutionBackend):
 
 def load_celery_app(path: str | None = None):
     """The Celery app named by SCHEDULER_CELERY_APP ("module:attribute" or "module.attribute")."""
-    path = (path or scheduler_settings.CELERY_APP).replace(":", ".")
+    path = path or scheduler_settings.CELERY_APP
+    if not path:
+        raise ImportError("SCHEDULER_CELERY_APP is not set")
+    path = path.replace(":", ".")
     import celery  # noqa: F401  (a clear ImportError when the extra is not installed)
 
     return import_string(path)

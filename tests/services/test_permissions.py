@@ -13,10 +13,10 @@ from scheduler_app.models import TaskExecution
 from scheduler_app.services import executions as execution_services
 from scheduler_app.services import permissions
 from scheduler_app.services import tasks as task_services
-from scheduler_app.services.demo import DEMO_TASKS, DEMO_WORKFLOWS, demo_tasks_create
 from scheduler_app.services.permissions import SYSTEM, Work, task_work_allowed
 from tests.factories import ScheduledTaskFactory, TaskExecutionFactory, user_with
 from tests.roles import COMMAND_CONFIG, db_state
+from zquant_site.demo import DEMO_TASKS, DEMO_WORKFLOWS, demo_tasks_create
 
 pytestmark = pytest.mark.django_db
 

@@ -10,6 +10,18 @@ from scheduler_app.executors.sandbox import harden_scheduler_process
 from scheduler_app.scheduling.engine import reuse_connections
 from scheduler_app.scheduling.manager import SchedulerManager
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def log_to_stderr_unless_configured(logger: logging.Logger, level: str) -> None:
+    """The scheduler's log lines (one per fire, finish, skip and error) at `level`, on stderr when the
+    project's LOGGING gives them no handler (startproject's does not), instead of nothing at all."""
+    logger.setLevel(level)
+    if not logger.hasHandlers():
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logger.addHandler(handler)
+
 
 class Command(BaseCommand):
     help = "Run the scheduler: fires the triggers of enabled tasks and runs queued executions. Stop with SIGTERM."
@@ -25,7 +37,7 @@ class Command(BaseCommand):
         parser.add_argument("--max-seconds", type=float, default=None, help="Stop gracefully after this many seconds.")
 
     def handle(self, *args, **options) -> None:
-        logging.getLogger("scheduler_app").setLevel(options["log_level"])
+        log_to_stderr_unless_configured(logging.getLogger("scheduler_app"), options["log_level"])
         # First: this process holds the site's secrets (environment, database connection), and the
         # commands it starts must not read them through /proc.
         harden_scheduler_process()

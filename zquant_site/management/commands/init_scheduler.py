@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand
 
-from scheduler_app.services.demo import demo_tasks_create
 from scheduler_app.services.permissions import SYSTEM
+from zquant_site.demo import demo_tasks_create
 
 
 class Command(BaseCommand):

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from scheduler_app.models import ScheduledTask
-from scheduler_app.services.demo import DEMO_TASKS, DEMO_WORKFLOWS
+from zquant_site.demo import DEMO_TASKS, DEMO_WORKFLOWS
 
 pytestmark = pytest.mark.django_db
 
