@@ -314,6 +314,18 @@ def parse_cron(expression: str) -> CronSchedule:
     return schedule
 
 
+def parse_weekdays(text: str) -> frozenset[int]:
+    """The weekdays of a crontab day-of-week field ("1-5", "sat,sun", "*"); empty text is no weekday.
+
+    Numbered as crontab numbers them, 0 = Sunday (7 is Sunday too); raises InvalidSchedule."""
+    text = (text or "").strip()
+    if not text:
+        return frozenset()
+    if _BLANKS.search(text):
+        raise _field_error(_FIELDS[4], _("one field, without blanks: '%(text)s'") % {"text": text})
+    return _parse_field(text, _FIELDS[4])
+
+
 def get_zone(name: str | None) -> ZoneInfo:
     """The ZoneInfo for an IANA name; raises InvalidSchedule for an unknown one."""
     if not name or not isinstance(name, str):

@@ -44,8 +44,10 @@ from django_apscheduler.models import DjangoJob
 
 from scheduler_app.conf import scheduler_settings
 from scheduler_app.exceptions import BrokenSchedule, InvalidRequest
-from scheduler_app.models import MAX_ID, ScheduledTask, SchedulerNode, SchedulerState, TaskExecution
+from scheduler_app.models import MAX_ID, BlackoutWindow, ScheduledTask, SchedulerNode, SchedulerState, TaskExecution
+from scheduler_app.occurrences import Blackout
 from scheduler_app.schedules import InvalidSchedule, describe_schedule, get_zone, next_fire_times
+from scheduler_app.triggers import calendar_snapshot
 
 Status = TaskExecution.Status
 ScheduleStatus = ScheduledTask.ScheduleStatus
@@ -372,6 +374,86 @@ def executions_handed_over_state(*, execution_ids: Collection[int]) -> list[tupl
     """(id, status, hand-over queue) of these runs: what became of runs sent to Celery."""
     rows = TaskExecution.objects.filter(pk__in=list(execution_ids)).values_list("pk", "status", "handover_queue")
     return list(rows)
+
+
+class DeferralSpan(NamedTuple):
+    """An occurrence deferred out of a blackout [start, end), as firing asks whether it is covered."""
+
+    task_id: int
+    start: datetime
+    end: datetime
+    planned: datetime
+
+
+def runs_deferred_out_of(*, spans: Sequence[DeferralSpan]) -> dict[DeferralSpan, datetime]:
+    """For each span, the due time of an earlier occurrence of its task deferred out of the same
+    blackout (planned in [start, planned), due at or after its end, not skipped); one query."""
+    if not spans:
+        return {}
+    condition = Q()
+    for span in spans:
+        condition |= Q(
+            task_id=span.task_id,
+            occurrence_at__gte=span.start,
+            occurrence_at__lt=span.planned,
+            scheduled_for__gte=span.end,
+        )
+    rows = (
+        TaskExecution.objects.filter(condition, trigger=TaskExecution.Trigger.SCHEDULE)
+        .exclude(status=Status.SKIPPED)
+        .values_list("task_id", "occurrence_at", "scheduled_for")
+    )
+    found: dict[DeferralSpan, datetime] = {}
+    for task_id, occurrence_at, scheduled_for in rows:
+        for span in spans:
+            if (
+                span.task_id == task_id
+                and span.start <= occurrence_at < span.planned
+                and scheduled_for >= span.end
+                and span not in found
+            ):
+                found[span] = scheduled_for
+    return found
+
+
+def occurrence_recorded(*, task_id: int, occurrence_at: datetime) -> bool:
+    """Has the occurrence a row (run, pending or skipped)?"""
+    return TaskExecution.objects.filter(task_id=task_id, occurrence_at=occurrence_at).exists()
+
+
+def blackouts_in_force() -> list[Blackout]:
+    """Every enabled blackout window, with the days of the calendar a daily one follows (two queries,
+    plus two per calendar not read by this process at its current revision)."""
+    rows = BlackoutWindow.objects.filter(enabled=True).values(
+        "id",
+        "name",
+        "action",
+        "kind",
+        "timezone",
+        "from_time",
+        "until_time",
+        "starts_at",
+        "ends_at",
+        "task_id",
+        "calendar_id",
+        "calendar__revision",
+    )
+    windows = []
+    for row in rows:
+        calendar_id, revision = row.pop("calendar_id"), row.pop("calendar__revision")
+        calendar = calendar_snapshot(calendar_id, revision) if calendar_id is not None else None
+        windows.append(Blackout(**row, calendar=calendar))
+    return windows
+
+
+def blackouts_by_task(windows: Sequence[Blackout], task_ids: Collection[int]) -> dict[int, tuple[Blackout, ...]]:
+    """The windows that apply to each task: its own and the global ones."""
+    shared = tuple(window for window in windows if window.task_id is None)
+    own: dict[int, list[Blackout]] = {}
+    for window in windows:
+        if window.task_id is not None:
+            own.setdefault(window.task_id, []).append(window)
+    return {task_id: (*own.get(task_id, ()), *shared) for task_id in task_ids}
 
 
 def task_configs(*, task_ids: Collection[int]) -> dict[int, Any]:
