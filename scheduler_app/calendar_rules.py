@@ -325,6 +325,37 @@ class DayRule:
         event = events.open_on_or_after(lowest)
         return None if event is None else calendar.next_open(event, n)
 
+    # ------------------------------------------------------------------ what holidays did
+
+    def holiday_removed(self, day: date) -> bool:
+        """A listed closed day on an open weekday: a holiday took away a day the weekdays would give."""
+        listed = self.calendar.listed.get(day)
+        return listed is not None and not listed.is_open and crontab_weekday(day) in self.calendar.weekdays
+
+    def holidays_passed(self, day: date) -> list[tuple[date, str]]:
+        """The holidays (closed days on open weekdays) that moved the occurrence day `day` where it is:
+        before it in its period for the n-th open day, after it for the n-th to last, between the
+        event day and it for T+n. Empty for every open day, or when no holiday moved it."""
+        if self.rule in (NTH_OF_WEEK, NTH_OF_MONTH):
+            first, _last = self._period(day)
+            span = (first, day - _DAY)
+        elif self.rule in (LAST_OF_WEEK, LAST_OF_MONTH):
+            _first, last = self._period(day)
+            span = (day + _DAY, last)
+        elif self.rule == AFTER_EVENT and self.events is not None and self.n:
+            lowest = self.calendar.previous_open(day, self.n)
+            event = self.events.open_on_or_after(lowest) if lowest is not None else None
+            if event is None:
+                return []
+            span = (event + _DAY, day - _DAY)
+        else:
+            return []
+        return [
+            (holiday, self.calendar.listed[holiday].note)
+            for holiday in sorted(self.calendar.listed)
+            if span[0] <= holiday <= span[1] and self.holiday_removed(holiday)
+        ]
+
     # ------------------------------------------------------------------ words
 
     def removal_reason(self, day: date) -> str:

@@ -445,12 +445,14 @@ class ScheduledTask(models.Model):
                 if name in schedules:
                     errors.setdefault(name, []).append(message)
         elif len(schedules) > 1:
-            errors.setdefault(schedules[-1], []).append(
-                gettext("Set one of a cron expression, an interval and a one-shot time, not several.")
-            )
+            if "run_at" in schedules:
+                message = gettext("A one-shot task runs at its time: leave the cron expression and the interval empty.")
+            else:
+                message = gettext("Set either a cron expression or an interval, not both.")
+            errors.setdefault(schedules[-1], []).append(message)
         elif not schedules:
             errors.setdefault("cron_expression", []).append(
-                gettext("A scheduled task needs a cron expression, an interval or a one-shot time.")
+                gettext("A scheduled task needs a cron expression or an interval (or a one-shot time).")
             )
         self._clean_timing(errors)
         if self.cron_expression and "cron_expression" not in errors:

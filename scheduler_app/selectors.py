@@ -14,7 +14,7 @@ use that one definition.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any, NamedTuple
 
 from django.db import connection
@@ -42,12 +42,21 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_apscheduler.models import DjangoJob
 
+from scheduler_app import previews
 from scheduler_app.conf import scheduler_settings
 from scheduler_app.exceptions import BrokenSchedule, InvalidRequest
-from scheduler_app.models import MAX_ID, BlackoutWindow, ScheduledTask, SchedulerNode, SchedulerState, TaskExecution
+from scheduler_app.models import (
+    MAX_ID,
+    BlackoutWindow,
+    Calendar,
+    ScheduledTask,
+    SchedulerNode,
+    SchedulerState,
+    TaskExecution,
+)
 from scheduler_app.occurrences import Blackout
-from scheduler_app.schedules import InvalidSchedule, describe_schedule, get_zone, next_fire_times
-from scheduler_app.triggers import calendar_snapshot
+from scheduler_app.schedules import InvalidSchedule, describe_schedule
+from scheduler_app.triggers import TaskTiming, calendar_snapshot, describe_timing, timing_of
 
 Status = TaskExecution.Status
 ScheduleStatus = ScheduledTask.ScheduleStatus
@@ -151,6 +160,8 @@ def task_page(*, ids: Sequence[int]) -> list[ScheduledTask]:
         for task in ScheduledTask.objects.filter(pk__in=ids).annotate(
             created_by_username=F("created_by__username"),
             updated_by_username=F("updated_by__username"),
+            calendar_name=F("calendar__name"),
+            event_calendar_name=F("event_calendar__name"),
             latest_execution_id=_latest("pk"),
             next_run_time=_next_run_time(),
         )
@@ -190,13 +201,33 @@ def task_get(*, pk: int | str) -> ScheduledTask:
     return tasks[0]
 
 
+def _calendar_names(task: ScheduledTask) -> tuple[str | None, str | None]:
+    """The names of the task's calendars: annotated by task_page(), else read (one query each)."""
+    names = []
+    for field in ("calendar", "event_calendar"):
+        if getattr(task, f"{field}_id") is None:
+            names.append(None)
+        elif hasattr(task, f"{field}_name"):
+            names.append(getattr(task, f"{field}_name"))
+        else:
+            names.append(getattr(task, field).name)
+    return names[0], names[1]
+
+
 def schedule_description(task: ScheduledTask) -> str:
-    """The schedule in words; for a schedule the services would refuse (written by SQL), what is wrong
-    with it, so that every page showing it still renders."""
+    """The schedule in words, calendar rule and validity window included, plus the jitter; for a
+    schedule the services would refuse (written by SQL), what is wrong with it, so that every page
+    showing it still renders."""
     try:
-        return describe_schedule(cron_expression=task.cron_expression, interval_seconds=task.interval_seconds)
+        if not task.is_scheduled:
+            return describe_schedule(cron_expression=None, interval_seconds=None)
+        calendar_name, event_calendar_name = _calendar_names(task)
+        text = describe_timing(timing_of(task), calendar_name=calendar_name, event_calendar_name=event_calendar_name)
     except InvalidSchedule as error:
         return gettext("Unreadable schedule: %(error)s") % {"error": error}
+    if task.jitter_seconds:
+        text += gettext(", plus 0 to %(seconds)s s of jitter") % {"seconds": task.jitter_seconds}
+    return text
 
 
 def workflow_step_ids(config: Any) -> list[int]:
@@ -226,36 +257,99 @@ def workflow_steps(*, task: ScheduledTask) -> list[ScheduledTask]:
     return task_page(ids=workflow_step_ids(task.config))
 
 
-def task_next_runs(*, task: ScheduledTask, count: int = 5, now: datetime | None = None) -> dict[str, Any]:
-    """The readable schedule and the next `count` fire times, in the task's timezone.
+def _preview_answer(result: previews.Preview, viewer: tzinfo) -> dict[str, Any]:
+    return {
+        "next_runs": result.next_runs,
+        "viewer_timezone": str(viewer),
+        "runs": result.runs,
+        "removed": result.removed,
+        "removed_truncated": result.removed_truncated,
+        "notes": result.notes,
+    }
 
-    A manual task has none. Cron times do not depend on when the job was added; an interval job's
-    times are counted from the job store's next run time when the scheduler holds the job.
+
+def task_next_runs(
+    *, task: ScheduledTask, count: int = 5, now: datetime | None = None, viewer_zone: tzinfo | None = None
+) -> dict[str, Any]:
+    """The readable schedule and the next `count` runs, in the task's timezone and the viewer's (the
+    active timezone), each marked with what moved it, and the occurrences removed, with why
+    (previews.py): `description`, `timezone`, `next_runs` (when each run starts), `viewer_timezone`,
+    `runs`, `removed`, `removed_truncated`, `notes`.
+
+    A manual task has none. An interval job's times are counted from the job store's next run time
+    when the scheduler holds the job. Blackout windows (the task's and the global ones), its jitter and
+    a timed pause apply as the scheduler applies them; a task paused without an end is noted.
     """
     now = now or timezone.now()
-    answer: dict[str, Any] = {"description": schedule_description(task), "timezone": task.timezone, "next_runs": []}
+    viewer = viewer_zone or timezone.get_current_timezone()
+    answer: dict[str, Any] = {
+        "description": schedule_description(task),
+        "timezone": task.timezone,
+        **_preview_answer(previews.Preview(), viewer),
+    }
     if not task.is_scheduled:
         return answer
     anchor = None
     if task.interval_seconds and task.enabled and not task.paused:
         anchor = DjangoJob.objects.filter(id=task.job_id).values_list("next_run_time", flat=True).first()
     try:
-        if anchor is not None and anchor > now:
-            zone = get_zone(task.timezone)
-            step = timedelta(seconds=task.interval_seconds)
-            answer["next_runs"] = [(anchor + step * index).astimezone(zone) for index in range(count)]
-        else:
-            answer["next_runs"] = next_fire_times(
-                cron_expression=task.cron_expression,
-                interval_seconds=task.interval_seconds,
-                timezone=task.timezone,
-                count=count,
-                now=now,
-            )
+        result = previews.preview(
+            timing=timing_of(task),
+            count=count,
+            now=now,
+            viewer_zone=viewer,
+            task_id=task.pk,
+            jitter_seconds=task.jitter_seconds,
+            blackouts=blackouts_by_task(blackouts_in_force(), [task.pk])[task.pk],
+            paused_until=task.paused_until if task.paused else None,
+            start_date=anchor if anchor is not None and anchor > now else None,
+        )
     except InvalidSchedule as error:
         # Only SQL written behind the services' back gets here: they refuse such a schedule at save.
         raise BrokenSchedule(gettext(BROKEN_SCHEDULE) % {"error": error}) from error
+    if task.paused and task.paused_until is None:
+        result.notes.append(gettext("Paused: none of these runs happens until the task is resumed."))
+    answer.update(_preview_answer(result, viewer))
     return answer
+
+
+def schedule_preview(
+    *,
+    timing: TaskTiming,
+    count: int,
+    task_id: int | None = None,
+    jitter_seconds: int = 0,
+    now: datetime | None = None,
+    viewer_zone: tzinfo | None = None,
+) -> dict[str, Any]:
+    """A schedule not saved (yet): its description and next runs like task_next_runs(), with the global
+    blackout windows and, for `task_id` (the task being edited), its own. Raises InvalidSchedule."""
+    now = now or timezone.now()
+    viewer = viewer_zone or timezone.get_current_timezone()
+    names = dict(
+        Calendar.objects.filter(pk__in=[timing.calendar_id, timing.event_calendar_id]).values_list("pk", "name")
+    )
+    windows = blackouts_in_force()
+    blackouts = (
+        blackouts_by_task(windows, [task_id])[task_id]
+        if task_id is not None
+        else tuple(window for window in windows if window.task_id is None)
+    )
+    result = previews.preview(
+        timing=timing,
+        count=count,
+        now=now,
+        viewer_zone=viewer,
+        task_id=task_id,
+        jitter_seconds=jitter_seconds,
+        blackouts=blackouts,
+    )
+    description = describe_timing(
+        timing, calendar_name=names.get(timing.calendar_id), event_calendar_name=names.get(timing.event_calendar_id)
+    )
+    if jitter_seconds:
+        description += gettext(", plus 0 to %(seconds)s s of jitter") % {"seconds": jitter_seconds}
+    return {"description": description, "timezone": timing.timezone, **_preview_answer(result, viewer)}
 
 
 # ---------------------------------------------------------------------------------------------- executions
