@@ -42,6 +42,7 @@ __all__ = [
     "CLOSED",
     "HALF_DAY",
     "OPEN",
+    "CalendarPublished",
     "CalendarSource",
     "DaySpec",
     "PublishedCalendar",
