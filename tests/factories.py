@@ -5,7 +5,7 @@ from __future__ import annotations
 import factory
 from django.contrib.auth import get_user_model
 
-from scheduler_app.models import ScheduledTask, TaskExecution
+from scheduler_app.models import BlackoutWindow, Calendar, CalendarDay, ScheduledTask, TaskExecution
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -36,3 +36,34 @@ class TaskExecutionFactory(factory.django.DjangoModelFactory):
     task = factory.SubFactory(ScheduledTaskFactory)
     status = TaskExecution.Status.PENDING
     trigger = TaskExecution.Trigger.MANUAL
+
+
+class CalendarFactory(factory.django.DjangoModelFactory):
+    """A calendar written directly (tests of the calendar services write through them instead)."""
+
+    class Meta:
+        model = Calendar
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"calendar-{n}")
+    weekdays = "1-5"
+    revision = 1
+
+    @factory.post_generation
+    def days(self, create, extracted, **kwargs):
+        """days=[(date, kind, note), ...] or [date, ...] (closed)."""
+        rows = []
+        for item in extracted or ():
+            day, kind, note = (item, "closed", "") if not isinstance(item, tuple) else (*item, "")[:3]
+            rows.append(CalendarDay(calendar=self, date=day, kind=kind, note=note))
+        CalendarDay.objects.bulk_create(rows)
+
+
+class BlackoutWindowFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BlackoutWindow
+
+    name = factory.Sequence(lambda n: f"window-{n}")
+    kind = BlackoutWindow.Kind.DAILY
+    action = BlackoutWindow.Action.SKIP
+    timezone = "Asia/Shanghai"
