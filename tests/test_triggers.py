@@ -243,3 +243,36 @@ def test_a_closed_list_ends_the_schedule():
     spec = timing(cron_expression="0 2 * * *", calendar_id=once.pk)
     assert fire_times(spec, count=3, now=utc(2024, 1, 1)) == [utc(2024, 3, 1, 18)]
     assert build_task_trigger(spec).get_next_fire_time(utc(2024, 3, 1, 18), utc(2024, 3, 1, 18)) is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "english", "chinese"),
+    [
+        (
+            {"cron_expression": "30 16 * * *", "calendar_id": 1},
+            "At 16:30, only on open days of SSE",
+            "在 16:30，仅在 SSE 的开放日",
+        ),
+        (
+            {"cron_expression": "0 9 * * *", "calendar_id": 1, "calendar_rule": "nth_of_month", "calendar_n": 1},
+            "At 09:00, on the 1st open day of each month of SSE",
+            "在 09:00，在 SSE 每月第 1 个开放日",
+        ),
+        (
+            {"cron_expression": "0 12 * * *", "valid_from": utc(2024, 2, 10, 4), "valid_until": utc(2024, 3, 1, 4)},
+            "At 12:00, from 2024-02-10 12:00, until 2024-03-01 12:00",
+            "在 12:00，自 2024-02-10 12:00 起，至 2024-03-01 12:00",
+        ),
+        ({"run_at": utc(2024, 2, 7, 2)}, "Once, at 2024-02-07 10:00:00 CST", "一次，在 2024-02-07 10:00:00 CST"),
+    ],
+)
+def test_the_schedule_in_words_in_both_languages(fields, english, chinese):
+    from django.utils import translation
+
+    from scheduler_app.triggers import describe_timing
+
+    spec = timing(**fields)
+    with translation.override("en"):
+        assert describe_timing(spec, calendar_name="SSE") == english
+    with translation.override("zh-hans"):
+        assert describe_timing(spec, calendar_name="SSE") == chinese
