@@ -504,6 +504,9 @@ class ScheduledTask(models.Model):
             errors.setdefault("jitter_seconds", []).append(
                 gettext("A manual task runs only on demand: it has no jitter.")
             )
+        if self.jitter_seconds and self.interval_seconds and self.jitter_seconds >= self.interval_seconds:
+            # Delayed runs wait `pending`; a delay as long as the interval would let them pile up.
+            errors.setdefault("jitter_seconds", []).append(gettext("The jitter must be shorter than the interval."))
         if self.paused_until is not None and not self.paused:
             errors.setdefault("paused_until", []).append(
                 gettext("Only a paused task can be paused until a time: tick paused, or leave this empty.")

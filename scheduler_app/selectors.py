@@ -326,9 +326,8 @@ def schedule_preview(
     blackout windows and, for `task_id` (the task being edited), its own. Raises InvalidSchedule."""
     now = now or timezone.now()
     viewer = viewer_zone or timezone.get_current_timezone()
-    names = dict(
-        Calendar.objects.filter(pk__in=[timing.calendar_id, timing.event_calendar_id]).values_list("pk", "name")
-    )
+    named = [pk for pk in (timing.calendar_id, timing.event_calendar_id) if pk is not None]
+    names = dict(Calendar.objects.filter(pk__in=named).values_list("pk", "name")) if named else {}
     windows = blackouts_in_force()
     blackouts = (
         blackouts_by_task(windows, [task_id])[task_id]

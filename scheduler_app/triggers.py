@@ -224,12 +224,16 @@ class CalendarTrigger(BaseTrigger):
     def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
         rule = self.rule
         candidate = self.inner.get_next_fire_time(previous_fire_time, now)
+        horizon: date | None = None
         while candidate is not None:
             day = candidate.astimezone(self.zone).date()
             if rule.allows(day):
                 return candidate
             following = rule.next_allowed(day)
-            if following is None:
+            # A cron expression that never fires on an occurrence day (Saturdays on a Monday-to-Friday
+            # calendar) would be asked forever: past one calendar cycle beyond the listed days, none will.
+            horizon = horizon or rule.calendar.search_horizon(day)
+            if following is None or following > horizon:
                 return None
             candidate = self.inner.get_next_fire_time(None, self.day_start(following))
         return None

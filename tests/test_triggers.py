@@ -276,3 +276,12 @@ def test_the_schedule_in_words_in_both_languages(fields, english, chinese):
         assert describe_timing(spec, calendar_name="SSE") == english
     with translation.override("zh-hans"):
         assert describe_timing(spec, calendar_name="SSE") == chinese
+
+
+def test_a_cron_that_never_meets_an_open_day_ends_instead_of_searching_forever(sse):
+    import time
+
+    spec = timing(cron_expression="0 9 * * 6", calendar_id=sse.pk)  # Saturdays, on a Monday-to-Friday calendar
+    started = time.monotonic()
+    assert fire_times(spec, count=1, now=utc(2024, 1, 1)) == []
+    assert time.monotonic() - started < 5

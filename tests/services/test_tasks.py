@@ -428,6 +428,11 @@ class TestTiming:
             data=valid_data(valid_from=start, valid_until=start + timedelta(days=1), jitter_seconds=60), user=user
         )
         assert task.jitter_seconds == 60
+        with pytest.raises(ValidationError) as error:
+            task_create(
+                data=valid_data(name="piles", cron_expression=None, interval_seconds=60, jitter_seconds=60), user=user
+            )
+        assert error.value.message_dict["jitter_seconds"] == ["The jitter must be shorter than the interval."]
 
     def test_pause_until_a_time_ahead_and_resume_clears_it(self, user, django_capture_on_commit_callbacks):
         task = ScheduledTaskFactory()
