@@ -209,6 +209,7 @@ class StatsQuerySerializer(serializers.Serializer):
 
 class NextRunsQuerySerializer(serializers.Serializer):
     count = serializers.IntegerField(min_value=1, max_value=MAX_COUNT, default=5)
+    after = serializers.DateTimeField(required=False, help_text="The runs at or after this instant (default: now).")
 
 
 class PreviewRunSerializer(serializers.Serializer):
@@ -264,6 +265,9 @@ class SchedulePreviewInputSerializer(serializers.Serializer):
     jitter_seconds = serializers.IntegerField(min_value=0, max_value=MAX_JITTER_SECONDS, required=False, default=0)
     task_id = serializers.IntegerField(
         min_value=1, max_value=MAX_TASK_ID, allow_null=True, required=False, help_text="The task being edited."
+    )
+    after = serializers.DateTimeField(
+        allow_null=True, required=False, help_text="The runs at or after this instant (default: now)."
     )
 
     def validate_timezone(self, value: str) -> str:

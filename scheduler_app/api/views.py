@@ -224,7 +224,9 @@ class TaskViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
     def next_runs(self, request: Request, pk: str) -> Response:
         query = s.NextRunsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        answer = selectors.task_next_runs(task=self._task(), count=query.validated_data["count"])
+        answer = selectors.task_next_runs(
+            task=self._task(), count=query.validated_data["count"], now=query.validated_data.get("after")
+        )
         return Response(s.NextRunsSerializer(answer).data)
 
     @extend_schema(
@@ -454,6 +456,7 @@ class SchedulePreviewView(APIView):
                 count=data["count"],
                 task_id=data.get("task_id"),
                 jitter_seconds=data.get("jitter_seconds") or 0,
+                now=data.get("after"),
             )
         except InvalidSchedule as error:
             return self._invalid({"cron_expression" if cron else "interval_seconds": [str(error)]})

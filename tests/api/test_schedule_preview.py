@@ -285,3 +285,15 @@ class TestTaskFields:
         resumed = staff_client.post(reverse("api:task-resume", kwargs={"pk": task.pk})).json()
         assert (resumed["paused"], resumed["paused_until"]) == (False, None)
         assert staff_client.post(url).json()["paused_until"] is None  # no body: paused until resumed
+
+
+def test_the_preview_from_another_instant(user_client, sse):
+    task = cron_task("30 16 * * *", calendar=sse)
+    body = next_runs(user_client, task, count=2, after="2024-02-08T12:00:00+08:00")
+    assert body["next_runs"] == ["2024-02-08T16:30:00+08:00", "2024-02-19T16:30:00+08:00"]
+    assert len(body["removed"]) == len(SPRING_FESTIVAL)
+    unsaved = preview(user_client, cron_expression="30 16 * * *", calendar="SSE", count=1, after="2024-02-09T00:00:00Z")
+    assert unsaved.json()["next_runs"] == ["2024-02-19T16:30:00+08:00"]
+    bad = user_client.get(reverse("api:task-next-runs", kwargs={"pk": task.pk}), {"after": "soon"})
+    assert bad.status_code == HTTPStatus.BAD_REQUEST
+    assert "after" in bad.json()
