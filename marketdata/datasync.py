@@ -1,6 +1,7 @@
 """Data-sync strategies (zquant's action names) writing the marketdata tables from a provider.
 
-Actions: `sync_stock_list`, `sync_trading_calendar`, `sync_daily_data` (one stock),
+Actions: `sync_stock_list`, `sync_trading_calendar` (also publishes the exchange's calendar to the
+scheduler, marketdata.trading_calendar), `sync_daily_data` (one stock),
 `sync_all_daily_data` and `sync_daily_basic_data` (every stock, checkpointed per stock, resumable).
 Rows are upserted on their natural key; results count `insert_count` and `update_count`. Dates may be
 written YYYYMMDD or YYYY-MM-DD. The provider comes from MARKETDATA_PROVIDER.
@@ -22,8 +23,10 @@ from django.utils import timezone
 
 from marketdata.models import DailyBar, DailyBasic, Stock, TradingDay
 from marketdata.providers import MarketDataProvider, Record, get_provider
-from scheduler_app.actions import ConfigError, ConfigReader, RunContext, action
+from marketdata.trading_calendar import publish_trading_calendar
+from scheduler_app.actions import ConfigError, ConfigReader, ExecutionFailed, RunContext, action
 from scheduler_app.actions.items import run_items
+from scheduler_app.calendars import CalendarPublished
 
 # --------------------------------------------------------------------------- writing rows
 
@@ -202,7 +205,15 @@ class TradingCalendarSync(SyncStrategy):
         ctx.progress(processed=0, total=1, message="正在获取交易日历", force=True)
         rows = provider.trade_calendar(start=params.start, end=params.end, exchange=params.exchange)
         message = f"成功同步 {len(rows)} 条交易日历"
-        return store_fetched(ctx, TradingDay, rows, keys=("exchange", "cal_date"), message=message)
+        result = store_fetched(ctx, TradingDay, rows, keys=("exchange", "cal_date"), message=message)
+        # The scheduler's calendar of the exchange follows the synced days (tasks on trading days only).
+        try:
+            changed = publish_trading_calendar(params.exchange)
+        except CalendarPublished as error:
+            raise ExecutionFailed(f"{message}; {error.message}", result={**result, "success": False}) from error
+        published = "已更新调度日历" if changed else "调度日历无变化"
+        result["message"] = f"{message}，{published} {params.exchange}"
+        return result
 
 
 @register_strategy

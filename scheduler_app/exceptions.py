@@ -52,6 +52,18 @@ class TaskInUse(Conflict):
     default_code = "task_in_use"
 
 
+class CalendarInUse(Conflict):
+    """Tasks or blackout windows use the calendar, so it cannot be deleted."""
+
+    default_code = "calendar_in_use"
+
+
+class CalendarPublished(Conflict):
+    """The calendar's days come from an app's publication (or an app wants a calendar kept by hand)."""
+
+    default_code = "calendar_published"
+
+
 class RunActive(Conflict):
     """A run of the task is active and its overlap policy forbids another one."""
 

@@ -9,16 +9,17 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxLengthValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from scheduler_app import calendar_rules, occurrences
 from scheduler_app.conf import scheduler_settings
 from scheduler_app.querysets import ScheduledTaskQuerySet, TaskExecutionQuerySet
 from scheduler_app.results import trim_result, truncate_error
-from scheduler_app.schedules import InvalidSchedule, get_zone, parse_cron
+from scheduler_app.schedules import InvalidSchedule, get_zone, parse_cron, parse_weekdays
 
 MAX_ID = 2**63 - 1  # BigAutoField; larger numbers cannot even be looked up on every database
 
@@ -40,6 +41,125 @@ class CappedTextField(models.TextField):
         return truncate_error(value) if isinstance(value, str) else value
 
 
+class Calendar(models.Model):
+    """A named calendar of open days: an exchange's trading days, an operator's maintenance days.
+
+    Open days are the open weekdays minus the listed closed days (holidays), plus the listed open
+    days and half days (calendar_rules). A calendar with no open weekday is a plain list of days.
+    `source` names the app that publishes it (scheduler_app.calendars); such a calendar's days are
+    replaced by every publication and are not edited by hand.
+    """
+
+    name = models.CharField(
+        _("name"), max_length=50, unique=True, help_text=_("Unique name tasks refer to it by (Example: SSE).")
+    )
+    description = models.TextField(
+        _("description"),
+        max_length=2000,
+        blank=True,
+        default="",
+        validators=[MaxLengthValidator(2000)],
+        help_text=_("What the calendar is for (Example: Shanghai Stock Exchange trading days)."),
+    )
+    weekdays = models.CharField(
+        _("open weekdays"),
+        max_length=30,
+        blank=True,
+        default="1-5",
+        help_text=_(
+            "Weekdays that are open unless listed closed, written like cron's day-of-week field "
+            "(0 or 7 = Sunday; Example: 1-5); empty for a plain list of open days."
+        ),
+    )
+    known_until = models.DateField(
+        _("known until"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "The last day the listed days are complete for; after it only the open weekdays count "
+            "(Example: 2024-12-31). Empty: the lists are complete."
+        ),
+    )
+    source = models.CharField(
+        _("source"),
+        max_length=100,
+        blank=True,
+        default="",
+        editable=False,
+        help_text=_("The app that publishes this calendar's days; empty when it is kept here."),
+    )
+    revision = models.PositiveBigIntegerField(
+        _("revision"),
+        default=0,
+        editable=False,
+        help_text=_("Counts the changes of the calendar and its days; the scheduler rebuilds triggers when it moves."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        db_table = "zq_task_calendars"
+        ordering = ["name"]
+        verbose_name = _("calendar")
+        verbose_name_plural = _("calendars")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        self.name = (self.name or "").strip()
+        if not self.name:
+            errors["name"] = [gettext("A name is required.")]
+        self.weekdays = " ".join((self.weekdays or "").split())
+        try:
+            parse_weekdays(self.weekdays)
+        except InvalidSchedule as error:
+            errors["weekdays"] = [str(error)]
+        if errors:
+            raise ValidationError(errors)
+
+
+class CalendarDay(models.Model):
+    """A day a calendar lists: closed (a holiday), open (also on a closed weekday), or a half day."""
+
+    class Kind(models.TextChoices):
+        CLOSED = calendar_rules.CLOSED, _("Closed (holiday)")
+        OPEN = calendar_rules.OPEN, _("Open")
+        HALF_DAY = calendar_rules.HALF_DAY, _("Half day (open, closes early)")
+
+    calendar = models.ForeignKey(Calendar, verbose_name=_("calendar"), on_delete=models.CASCADE, related_name="days")
+    date = models.DateField(_("date"))
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.CLOSED)
+    closes_at = models.TimeField(
+        _("closes at"), null=True, blank=True, help_text=_("For a half day: when it closes (Example: 11:30).")
+    )
+    note = models.CharField(
+        _("note"), max_length=100, blank=True, default="", help_text=_("Why (Example: Spring Festival).")
+    )
+
+    class Meta:
+        db_table = "zq_task_calendar_days"
+        ordering = ["calendar", "date"]
+        verbose_name = _("calendar day")
+        verbose_name_plural = _("calendar days")
+        constraints = [
+            models.UniqueConstraint(fields=["calendar", "date"], name="zq_calendar_one_row_per_day"),
+            models.CheckConstraint(
+                condition=Q(closes_at__isnull=True) | Q(kind=calendar_rules.HALF_DAY),
+                name="zq_calendar_closing_time_on_half_days",
+                violation_error_message=_("Only a half day has a closing time."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.calendar_id} {self.date} {self.kind}"
+
+    def clean(self) -> None:
+        if self.closes_at is not None and self.kind != self.Kind.HALF_DAY:
+            raise ValidationError({"closes_at": [gettext("Only a half day has a closing time.")]})
+
+
 class ScheduledTask(models.Model):
     """A configured job: what to run (type and config), when (cron or interval) and how (retries)."""
 
@@ -57,6 +177,14 @@ class ScheduledTask(models.Model):
     class CatchUp(models.TextChoices):
         ONCE = "once", _("Run once after downtime")
         NONE = "none", _("Do not catch up")
+
+    class CalendarRule(models.TextChoices):
+        OPEN_DAYS = calendar_rules.OPEN_DAYS, _("Every open day")
+        NTH_OF_WEEK = calendar_rules.NTH_OF_WEEK, _("The n-th open day of each week")
+        LAST_OF_WEEK = calendar_rules.LAST_OF_WEEK, _("The n-th to last open day of each week (1 = the last)")
+        NTH_OF_MONTH = calendar_rules.NTH_OF_MONTH, _("The n-th open day of each month")
+        LAST_OF_MONTH = calendar_rules.LAST_OF_MONTH, _("The n-th to last open day of each month (1 = the last)")
+        AFTER_EVENT = calendar_rules.AFTER_EVENT, _("T+n: the n-th open day after each day of the event calendar")
 
     class ScheduleStatus(models.TextChoices):
         """Computed for display, never stored."""
@@ -96,8 +224,63 @@ class ScheduledTask(models.Model):
         default=default_timezone,
         help_text=_("IANA timezone in which the cron fields are read (Example: Asia/Shanghai)."),
     )
+    run_at = models.DateTimeField(
+        _("run once at"),
+        null=True,
+        blank=True,
+        help_text=_("A one-shot task: the instant it runs, once (no cron, no interval)."),
+    )
+    calendar = models.ForeignKey(
+        Calendar,
+        verbose_name=_("calendar"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="tasks",
+        help_text=_("Run only on open days of this calendar (the cron or interval picks the times)."),
+    )
+    calendar_rule = models.CharField(
+        _("calendar rule"),
+        max_length=20,
+        choices=CalendarRule.choices,
+        default=CalendarRule.OPEN_DAYS,
+        help_text=_("Which open days are occurrence days."),
+    )
+    calendar_n = models.PositiveSmallIntegerField(
+        _("n"),
+        null=True,
+        blank=True,
+        help_text=_("The n of the calendar rule (Example: 1 for the first or the last open day; 2 for T+2)."),
+    )
+    event_calendar = models.ForeignKey(
+        Calendar,
+        verbose_name=_("event calendar"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="event_tasks",
+        help_text=_("For T+n: the calendar whose open days are the events (Example: report dates)."),
+    )
+    valid_from = models.DateTimeField(
+        _("valid from"), null=True, blank=True, help_text=_("No occurrence before this instant (included).")
+    )
+    valid_until = models.DateTimeField(
+        _("valid until"), null=True, blank=True, help_text=_("No occurrence after this instant (included).")
+    )
+    jitter_seconds = models.PositiveIntegerField(
+        _("jitter (seconds)"),
+        default=0,
+        validators=[MaxValueValidator(occurrences.MAX_JITTER_SECONDS)],
+        help_text=_("Each run starts up to this many seconds after its planned time, the same in every process."),
+    )
     enabled = models.BooleanField(_("enabled"), default=True, db_index=True)
     paused = models.BooleanField(_("paused"), default=False, db_index=True)
+    paused_until = models.DateTimeField(
+        _("paused until"),
+        null=True,
+        blank=True,
+        help_text=_("A paused task resumes by itself at this instant; empty: paused until resumed."),
+    )
     # Bounded so that one task cannot bloat every list page and API answer that carries it (a page holds
     # up to 500 tasks); a TextField enforces max_length only in forms, hence the validator for full_clean().
     description = models.TextField(
@@ -197,16 +380,35 @@ class ScheduledTask(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=~Q(task_type="manual_task") | Q(cron_expression__isnull=True, interval_seconds__isnull=True),
+                condition=~Q(task_type="manual_task")
+                | Q(cron_expression__isnull=True, interval_seconds__isnull=True, run_at__isnull=True),
                 name="zq_task_manual_has_no_schedule",
-                violation_error_message=_("A manual task has neither a cron expression nor an interval."),
+                violation_error_message=_("A manual task has neither a cron expression, nor an interval, nor a time."),
             ),
             models.CheckConstraint(
                 condition=Q(task_type="manual_task")
-                | Q(cron_expression__isnull=False, interval_seconds__isnull=True)
-                | Q(cron_expression__isnull=True, interval_seconds__isnull=False),
+                | Q(cron_expression__isnull=False, interval_seconds__isnull=True, run_at__isnull=True)
+                | Q(cron_expression__isnull=True, interval_seconds__isnull=False, run_at__isnull=True)
+                | Q(cron_expression__isnull=True, interval_seconds__isnull=True, run_at__isnull=False),
                 name="zq_task_scheduled_has_one_schedule",
-                violation_error_message=_("A scheduled task has exactly one of a cron expression and an interval."),
+                violation_error_message=_(
+                    "A scheduled task has exactly one of a cron expression, an interval and a one-shot time."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(paused_until__isnull=True) | Q(paused=True),
+                name="zq_task_paused_until_only_when_paused",
+                violation_error_message=_("Only a paused task can be paused until a time."),
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_from__isnull=True) | Q(valid_until__isnull=True) | Q(valid_from__lt=F("valid_until")),
+                name="zq_task_validity_window_forward",
+                violation_error_message=_("The validity window must end after it starts."),
+            ),
+            models.CheckConstraint(
+                condition=Q(jitter_seconds__lte=occurrences.MAX_JITTER_SECONDS),
+                name="zq_task_jitter_at_most_an_hour",
+                violation_error_message=_("The jitter is at most 3600 seconds."),
             ),
             models.CheckConstraint(
                 condition=Q(interval_seconds__isnull=True) | Q(interval_seconds__gt=0),
@@ -240,23 +442,34 @@ class ScheduledTask(models.Model):
             errors["name"] = [gettext("A name is required.")]
         if isinstance(self.cron_expression, str):
             self.cron_expression = " ".join(self.cron_expression.split()) or None
+        schedules = [
+            name
+            for name, value in (
+                ("cron_expression", self.cron_expression),
+                ("interval_seconds", self.interval_seconds),
+                ("run_at", self.run_at),
+            )
+            if value not in (None, "")
+        ]
         if not self.is_scheduled:
-            if self.cron_expression:
-                errors.setdefault("cron_expression", []).append(
-                    gettext("A manual task runs only on demand: leave the cron expression empty.")
-                )
-            if self.interval_seconds is not None:
-                errors.setdefault("interval_seconds", []).append(
-                    gettext("A manual task runs only on demand: leave the interval empty.")
-                )
-        elif self.cron_expression and self.interval_seconds is not None:
-            errors.setdefault("interval_seconds", []).append(
-                gettext("Set either a cron expression or an interval, not both.")
-            )
-        elif not self.cron_expression and self.interval_seconds is None:
+            for name, message in (
+                ("cron_expression", gettext("A manual task runs only on demand: leave the cron expression empty.")),
+                ("interval_seconds", gettext("A manual task runs only on demand: leave the interval empty.")),
+                ("run_at", gettext("A manual task runs only on demand: leave the one-shot time empty.")),
+            ):
+                if name in schedules:
+                    errors.setdefault(name, []).append(message)
+        elif len(schedules) > 1:
+            if "run_at" in schedules:
+                message = gettext("A one-shot task runs at its time: leave the cron expression and the interval empty.")
+            else:
+                message = gettext("Set either a cron expression or an interval, not both.")
+            errors.setdefault(schedules[-1], []).append(message)
+        elif not schedules:
             errors.setdefault("cron_expression", []).append(
-                gettext("A scheduled task needs a cron expression or an interval.")
+                gettext("A scheduled task needs a cron expression or an interval (or a one-shot time).")
             )
+        self._clean_timing(errors)
         if self.cron_expression and "cron_expression" not in errors:
             try:
                 parse_cron(self.cron_expression)
@@ -276,6 +489,44 @@ class ScheduledTask(models.Model):
         if errors:
             raise ValidationError(errors)
 
+    def _clean_timing(self, errors: dict[str, list[str]]) -> None:
+        """The calendar rule, the validity window, the jitter and "paused until" (calendar_rules has the
+        rule's checks; the service also builds the trigger, with the calendars' days, before saving)."""
+        if self.calendar_rule in (None, ""):
+            self.calendar_rule = self.CalendarRule.OPEN_DAYS
+        rule_errors = calendar_rules.day_rule_errors(
+            rule=self.calendar_rule,
+            n=self.calendar_n,
+            has_calendar=self.calendar_id is not None,
+            has_event_calendar=self.event_calendar_id is not None,
+            has_days=bool(self.cron_expression or self.interval_seconds is not None),
+        )
+        if rule_errors and not self.is_scheduled:
+            rule_errors = {"calendar": [gettext("A manual task runs only on demand: it has no calendar.")]}
+        for name, messages in rule_errors.items():
+            errors.setdefault(name, []).extend(messages)
+        if self.valid_from is not None and self.valid_until is not None and self.valid_from >= self.valid_until:
+            errors.setdefault("valid_until", []).append(gettext("The validity window must end after it starts."))
+        if self.run_at is not None and (self.valid_from is not None or self.valid_until is not None):
+            errors.setdefault("run_at", []).append(
+                gettext("A one-shot task runs once, at its time: it has no validity window.")
+            )
+        if not self.is_scheduled and (self.valid_from is not None or self.valid_until is not None):
+            errors.setdefault("valid_from", []).append(
+                gettext("A manual task runs only on demand: it has no validity window.")
+            )
+        if self.jitter_seconds and not self.is_scheduled:
+            errors.setdefault("jitter_seconds", []).append(
+                gettext("A manual task runs only on demand: it has no jitter.")
+            )
+        if self.jitter_seconds and self.interval_seconds and self.jitter_seconds >= self.interval_seconds:
+            # Delayed runs wait `pending`; a delay as long as the interval would let them pile up.
+            errors.setdefault("jitter_seconds", []).append(gettext("The jitter must be shorter than the interval."))
+        if self.paused_until is not None and not self.paused:
+            errors.setdefault("paused_until", []).append(
+                gettext("Only a paused task can be paused until a time: tick paused, or leave this empty.")
+            )
+
 
 def config_problem(config: object) -> str | None:
     """Why a config cannot be stored (not an object, too large), or None."""
@@ -286,6 +537,134 @@ def config_problem(config: object) -> str | None:
     if size > limit:
         return gettext("The config is %(size)s bytes; the limit is %(limit)s bytes.") % {"size": size, "limit": limit}
     return None
+
+
+class BlackoutWindow(models.Model):
+    """A time in which a task (or, without a task, every task) does not start scheduled runs.
+
+    Daily: a wall-clock span in its timezone, [from, until) (crossing midnight when until <= from),
+    optionally only on open days of a calendar (the day it starts on). Once: [starts at, ends at).
+    An occurrence inside is skipped or deferred to the end, as `action` says (occurrences.py).
+    """
+
+    class Kind(models.TextChoices):
+        DAILY = occurrences.DAILY, _("Every day, from one time to another")
+        ONCE = occurrences.ONCE, _("Once, from one instant to another")
+
+    class Action(models.TextChoices):
+        SKIP = occurrences.SKIP, _("Skip the run (recorded as skipped)")
+        DEFER = occurrences.DEFER, _("Defer the run to the end of the window")
+
+    name = models.CharField(
+        _("name"), max_length=100, help_text=_("Shown in the reason of a skipped run (Example: Lunch break).")
+    )
+    task = models.ForeignKey(
+        ScheduledTask,
+        verbose_name=_("task"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="blackout_windows",
+        help_text=_("The task it applies to; empty: every task."),
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.DAILY)
+    action = models.CharField(_("action"), max_length=10, choices=Action.choices, default=Action.SKIP)
+    timezone = models.CharField(
+        _("timezone"),
+        max_length=64,
+        default=default_timezone,
+        help_text=_(
+            "IANA timezone of the daily times, and in which a one-off window is shown (Example: Asia/Shanghai)."
+        ),
+    )
+    from_time = models.TimeField(_("from"), null=True, blank=True, help_text=_("Daily: the start (Example: 11:30)."))
+    until_time = models.TimeField(
+        _("until"),
+        null=True,
+        blank=True,
+        help_text=_("Daily: the end, excluded; earlier than the start to cross midnight."),
+    )
+    calendar = models.ForeignKey(
+        Calendar,
+        verbose_name=_("only on open days of"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="blackout_windows",
+        help_text=_("Daily: only on the open days of this calendar (Example: SSE, for the lunch break)."),
+    )
+    starts_at = models.DateTimeField(_("starts at"), null=True, blank=True, help_text=_("Once: the start."))
+    ends_at = models.DateTimeField(_("ends at"), null=True, blank=True, help_text=_("Once: the end, excluded."))
+    enabled = models.BooleanField(_("enabled"), default=True)
+    description = models.TextField(
+        _("description"), max_length=2000, blank=True, default="", validators=[MaxLengthValidator(2000)]
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        db_table = "zq_task_blackout_windows"
+        ordering = ["name", "id"]
+        verbose_name = _("blackout window")
+        verbose_name_plural = _("blackout windows")
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(kind=occurrences.DAILY, from_time__isnull=False, until_time__isnull=False)
+                    & Q(starts_at__isnull=True, ends_at__isnull=True)
+                    & ~Q(from_time=F("until_time"))
+                )
+                | (
+                    Q(kind=occurrences.ONCE, starts_at__isnull=False, ends_at__isnull=False, starts_at__lt=F("ends_at"))
+                    & Q(from_time__isnull=True, until_time__isnull=True, calendar__isnull=True)
+                ),
+                name="zq_blackout_daily_or_once",
+                violation_error_message=_(
+                    "A daily window has two different times; a one-off window two instants in order."
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        self.name = (self.name or "").strip()
+        if not self.name:
+            errors["name"] = [gettext("A name is required.")]
+        try:
+            get_zone(self.timezone)
+        except InvalidSchedule as error:
+            errors["timezone"] = [str(error)]
+        if self.kind == self.Kind.DAILY:
+            for name in ("from_time", "until_time"):
+                if getattr(self, name) is None:
+                    errors.setdefault(name, []).append(gettext("A daily window needs a start and an end time."))
+            if self.from_time is not None and self.from_time == self.until_time:
+                errors.setdefault("until_time", []).append(
+                    gettext("The window ends when it starts: it would be empty.")
+                )
+            for name in ("starts_at", "ends_at"):
+                if getattr(self, name) is not None:
+                    errors.setdefault(name, []).append(
+                        gettext("A daily window has times, not instants: leave it empty.")
+                    )
+        elif self.kind == self.Kind.ONCE:
+            for name in ("starts_at", "ends_at"):
+                if getattr(self, name) is None:
+                    errors.setdefault(name, []).append(gettext("A one-off window needs a start and an end."))
+            if self.starts_at is not None and self.ends_at is not None and self.starts_at >= self.ends_at:
+                errors.setdefault("ends_at", []).append(gettext("The window must end after it starts."))
+            for name in ("from_time", "until_time"):
+                if getattr(self, name) is not None:
+                    errors.setdefault(name, []).append(
+                        gettext("A one-off window has instants, not times: leave it empty.")
+                    )
+            if self.calendar_id is not None:
+                errors.setdefault("calendar", []).append(gettext("Only a daily window can follow a calendar."))
+        if errors:
+            raise ValidationError(errors)
 
 
 class TaskExecution(models.Model):

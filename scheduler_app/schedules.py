@@ -314,6 +314,18 @@ def parse_cron(expression: str) -> CronSchedule:
     return schedule
 
 
+def parse_weekdays(text: str) -> frozenset[int]:
+    """The weekdays of a crontab day-of-week field ("1-5", "sat,sun", "*"); empty text is no weekday.
+
+    Numbered as crontab numbers them, 0 = Sunday (7 is Sunday too); raises InvalidSchedule."""
+    text = (text or "").strip()
+    if not text:
+        return frozenset()
+    if _BLANKS.search(text):
+        raise _field_error(_FIELDS[4], _("one field, without blanks: '%(text)s'") % {"text": text})
+    return _parse_field(text, _FIELDS[4])
+
+
 def get_zone(name: str | None) -> ZoneInfo:
     """The ZoneInfo for an IANA name; raises InvalidSchedule for an unknown one."""
     if not name or not isinstance(name, str):
@@ -560,6 +572,41 @@ def dst_owed_run(*, cron_expression: str, timezone: str, fire_time: datetime) ->
     if index < len(slots) and slots[index] < jump.wall_after:
         return OwedRun(planned=slots[index], fire_time=instant)
     return None
+
+
+def dst_gap_skips(*, cron_expression: str, timezone: str, after: datetime, until: datetime) -> list[datetime]:
+    """The matching wall times a wildcard job does not run at because a spring jump in (after, until]
+    skipped them (naive wall times: they never existed). A fixed-time job owes those runs instead
+    (dst_owed_run), so it has none here."""
+    schedule = parse_cron(cron_expression)
+    zone = get_zone(timezone)
+    if not schedule.wildcard:
+        return []
+    low, high = after.astimezone(UTC), until.astimezone(UTC)
+    skipped: list[datetime] = []
+    while low < high:
+        before, later = low.astimezone(zone).utcoffset(), high.astimezone(zone).utcoffset()
+        if before == later:
+            # No change of offset between them, or one that was undone (rare); look at days one by one.
+            following = min(low + timedelta(days=1), high)
+            if following.astimezone(zone).utcoffset() == before:
+                low = following
+                continue
+            high_part = following
+        else:
+            high_part = high
+        jump = _transition(zone, low, high_part)
+        offset_after = jump.astimezone(zone).utcoffset()
+        offset_before = (jump - OWED_RUN_SPACING).astimezone(zone).utcoffset()
+        if timedelta(0) < offset_after - offset_before:
+            naive = jump.replace(tzinfo=None)
+            wall_before, wall_after = naive + offset_before, naive + offset_after
+            planned = schedule.next_match(_minute_from(wall_before))
+            while planned is not None and planned < wall_after:
+                skipped.append(planned)
+                planned = schedule.next_match(planned + _MINUTE)
+        low = jump
+    return skipped
 
 
 class CrontabTrigger(BaseTrigger):

@@ -14,7 +14,7 @@ use that one definition.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -42,10 +42,22 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_apscheduler.models import DjangoJob
 
+from scheduler_app import previews
 from scheduler_app.conf import scheduler_settings
 from scheduler_app.exceptions import BrokenSchedule, InvalidRequest
-from scheduler_app.models import MAX_ID, ScheduledTask, SchedulerNode, SchedulerState, TaskDayStats, TaskExecution
-from scheduler_app.schedules import InvalidSchedule, describe_schedule, get_zone, next_fire_times
+from scheduler_app.models import (
+    MAX_ID,
+    BlackoutWindow,
+    Calendar,
+    ScheduledTask,
+    SchedulerNode,
+    SchedulerState,
+    TaskDayStats,
+    TaskExecution,
+)
+from scheduler_app.occurrences import Blackout
+from scheduler_app.schedules import InvalidSchedule, describe_schedule
+from scheduler_app.triggers import TaskTiming, calendar_snapshot, describe_timing, timing_of
 
 Status = TaskExecution.Status
 ScheduleStatus = ScheduledTask.ScheduleStatus
@@ -137,6 +149,8 @@ def task_page(*, ids: Sequence[int]) -> list[ScheduledTask]:
         for task in ScheduledTask.objects.filter(pk__in=ids).annotate(
             created_by_username=F(f"created_by__{user_name_field}"),
             updated_by_username=F(f"updated_by__{user_name_field}"),
+            calendar_name=F("calendar__name"),
+            event_calendar_name=F("event_calendar__name"),
             next_run_time=_next_run_time(),
         )
     }
@@ -172,13 +186,33 @@ def task_get(*, pk: int | str) -> ScheduledTask:
     return tasks[0]
 
 
+def _calendar_names(task: ScheduledTask) -> tuple[str | None, str | None]:
+    """The names of the task's calendars: annotated by task_page(), else read (one query each)."""
+    names = []
+    for field in ("calendar", "event_calendar"):
+        if getattr(task, f"{field}_id") is None:
+            names.append(None)
+        elif hasattr(task, f"{field}_name"):
+            names.append(getattr(task, f"{field}_name"))
+        else:
+            names.append(getattr(task, field).name)
+    return names[0], names[1]
+
+
 def schedule_description(task: ScheduledTask) -> str:
-    """The schedule in words; for a schedule the services would refuse (written by SQL), what is wrong
-    with it, so that every page showing it still renders."""
+    """The schedule in words, calendar rule and validity window included, plus the jitter; for a
+    schedule the services would refuse (written by SQL), what is wrong with it, so that every page
+    showing it still renders."""
     try:
-        return describe_schedule(cron_expression=task.cron_expression, interval_seconds=task.interval_seconds)
+        if not task.is_scheduled:
+            return describe_schedule(cron_expression=None, interval_seconds=None)
+        calendar_name, event_calendar_name = _calendar_names(task)
+        text = describe_timing(timing_of(task), calendar_name=calendar_name, event_calendar_name=event_calendar_name)
     except InvalidSchedule as error:
         return gettext("Unreadable schedule: %(error)s") % {"error": error}
+    if task.jitter_seconds:
+        text += gettext(", plus 0 to %(seconds)s s of jitter") % {"seconds": task.jitter_seconds}
+    return text
 
 
 def workflow_step_ids(config: Any) -> list[int]:
@@ -208,36 +242,98 @@ def workflow_steps(*, task: ScheduledTask) -> list[ScheduledTask]:
     return task_page(ids=workflow_step_ids(task.config))
 
 
-def task_next_runs(*, task: ScheduledTask, count: int = 5, now: datetime | None = None) -> dict[str, Any]:
-    """The readable schedule and the next `count` fire times, in the task's timezone.
+def _preview_answer(result: previews.Preview, viewer: tzinfo) -> dict[str, Any]:
+    return {
+        "next_runs": result.next_runs,
+        "viewer_timezone": str(viewer),
+        "runs": result.runs,
+        "removed": result.removed,
+        "removed_truncated": result.removed_truncated,
+        "notes": result.notes,
+    }
 
-    A manual task has none. Cron times do not depend on when the job was added; an interval job's
-    times are counted from the job store's next run time when the scheduler holds the job.
+
+def task_next_runs(
+    *, task: ScheduledTask, count: int = 5, now: datetime | None = None, viewer_zone: tzinfo | None = None
+) -> dict[str, Any]:
+    """The readable schedule and the next `count` runs, in the task's timezone and the viewer's (the
+    active timezone), each marked with what moved it, and the occurrences removed, with why
+    (previews.py): `description`, `timezone`, `next_runs` (when each run starts), `viewer_timezone`,
+    `runs`, `removed`, `removed_truncated`, `notes`.
+
+    A manual task has none. An interval job's times are counted from the job store's next run time
+    when the scheduler holds the job. Blackout windows (the task's and the global ones), its jitter and
+    a timed pause apply as the scheduler applies them; a task paused without an end is noted.
     """
     now = now or timezone.now()
-    answer: dict[str, Any] = {"description": schedule_description(task), "timezone": task.timezone, "next_runs": []}
+    viewer = viewer_zone or timezone.get_current_timezone()
+    answer: dict[str, Any] = {
+        "description": schedule_description(task),
+        "timezone": task.timezone,
+        **_preview_answer(previews.Preview(), viewer),
+    }
     if not task.is_scheduled:
         return answer
     anchor = None
     if task.interval_seconds and task.enabled and not task.paused:
         anchor = DjangoJob.objects.filter(id=task.job_id).values_list("next_run_time", flat=True).first()
     try:
-        if anchor is not None and anchor > now:
-            zone = get_zone(task.timezone)
-            step = timedelta(seconds=task.interval_seconds)
-            answer["next_runs"] = [(anchor + step * index).astimezone(zone) for index in range(count)]
-        else:
-            answer["next_runs"] = next_fire_times(
-                cron_expression=task.cron_expression,
-                interval_seconds=task.interval_seconds,
-                timezone=task.timezone,
-                count=count,
-                now=now,
-            )
+        result = previews.preview(
+            timing=timing_of(task),
+            count=count,
+            now=now,
+            viewer_zone=viewer,
+            task_id=task.pk,
+            jitter_seconds=task.jitter_seconds,
+            blackouts=blackouts_by_task(blackouts_in_force(), [task.pk])[task.pk],
+            paused_until=task.paused_until if task.paused else None,
+            start_date=anchor if anchor is not None and anchor > now else None,
+        )
     except InvalidSchedule as error:
         # Only SQL written behind the services' back gets here: they refuse such a schedule at save.
         raise BrokenSchedule(gettext(BROKEN_SCHEDULE) % {"error": error}) from error
+    if task.paused and task.paused_until is None:
+        result.notes.append(gettext("Paused: none of these runs happens until the task is resumed."))
+    answer.update(_preview_answer(result, viewer))
     return answer
+
+
+def schedule_preview(
+    *,
+    timing: TaskTiming,
+    count: int,
+    task_id: int | None = None,
+    jitter_seconds: int = 0,
+    now: datetime | None = None,
+    viewer_zone: tzinfo | None = None,
+) -> dict[str, Any]:
+    """A schedule not saved (yet): its description and next runs like task_next_runs(), with the global
+    blackout windows and, for `task_id` (the task being edited), its own. Raises InvalidSchedule."""
+    now = now or timezone.now()
+    viewer = viewer_zone or timezone.get_current_timezone()
+    named = [pk for pk in (timing.calendar_id, timing.event_calendar_id) if pk is not None]
+    names = dict(Calendar.objects.filter(pk__in=named).values_list("pk", "name")) if named else {}
+    windows = blackouts_in_force()
+    blackouts = (
+        blackouts_by_task(windows, [task_id])[task_id]
+        if task_id is not None
+        else tuple(window for window in windows if window.task_id is None)
+    )
+    result = previews.preview(
+        timing=timing,
+        count=count,
+        now=now,
+        viewer_zone=viewer,
+        task_id=task_id,
+        jitter_seconds=jitter_seconds,
+        blackouts=blackouts,
+    )
+    description = describe_timing(
+        timing, calendar_name=names.get(timing.calendar_id), event_calendar_name=names.get(timing.event_calendar_id)
+    )
+    if jitter_seconds:
+        description += gettext(", plus 0 to %(seconds)s s of jitter") % {"seconds": jitter_seconds}
+    return {"description": description, "timezone": timing.timezone, **_preview_answer(result, viewer)}
 
 
 # ---------------------------------------------------------------------------------------------- executions
@@ -356,6 +452,86 @@ def executions_handed_over_state(*, execution_ids: Collection[int]) -> list[tupl
     """(id, status, hand-over queue) of these runs: what became of runs sent to Celery."""
     rows = TaskExecution.objects.filter(pk__in=list(execution_ids)).values_list("pk", "status", "handover_queue")
     return list(rows)
+
+
+class DeferralSpan(NamedTuple):
+    """An occurrence deferred out of a blackout [start, end), as firing asks whether it is covered."""
+
+    task_id: int
+    start: datetime
+    end: datetime
+    planned: datetime
+
+
+def runs_deferred_out_of(*, spans: Sequence[DeferralSpan]) -> dict[DeferralSpan, datetime]:
+    """For each span, the due time of an earlier occurrence of its task deferred out of the same
+    blackout (planned in [start, planned), due at or after its end, not skipped); one query."""
+    if not spans:
+        return {}
+    condition = Q()
+    for span in spans:
+        condition |= Q(
+            task_id=span.task_id,
+            occurrence_at__gte=span.start,
+            occurrence_at__lt=span.planned,
+            scheduled_for__gte=span.end,
+        )
+    rows = (
+        TaskExecution.objects.filter(condition, trigger=TaskExecution.Trigger.SCHEDULE)
+        .exclude(status=Status.SKIPPED)
+        .values_list("task_id", "occurrence_at", "scheduled_for")
+    )
+    found: dict[DeferralSpan, datetime] = {}
+    for task_id, occurrence_at, scheduled_for in rows:
+        for span in spans:
+            if (
+                span.task_id == task_id
+                and span.start <= occurrence_at < span.planned
+                and scheduled_for >= span.end
+                and span not in found
+            ):
+                found[span] = scheduled_for
+    return found
+
+
+def occurrence_recorded(*, task_id: int, occurrence_at: datetime) -> bool:
+    """Has the occurrence a row (run, pending or skipped)?"""
+    return TaskExecution.objects.filter(task_id=task_id, occurrence_at=occurrence_at).exists()
+
+
+def blackouts_in_force() -> list[Blackout]:
+    """Every enabled blackout window, with the days of the calendar a daily one follows (two queries,
+    plus two per calendar not read by this process at its current revision)."""
+    rows = BlackoutWindow.objects.filter(enabled=True).values(
+        "id",
+        "name",
+        "action",
+        "kind",
+        "timezone",
+        "from_time",
+        "until_time",
+        "starts_at",
+        "ends_at",
+        "task_id",
+        "calendar_id",
+        "calendar__revision",
+    )
+    windows = []
+    for row in rows:
+        calendar_id, revision = row.pop("calendar_id"), row.pop("calendar__revision")
+        calendar = calendar_snapshot(calendar_id, revision) if calendar_id is not None else None
+        windows.append(Blackout(**row, calendar=calendar))
+    return windows
+
+
+def blackouts_by_task(windows: Sequence[Blackout], task_ids: Collection[int]) -> dict[int, tuple[Blackout, ...]]:
+    """The windows that apply to each task: its own and the global ones."""
+    shared = tuple(window for window in windows if window.task_id is None)
+    own: dict[int, list[Blackout]] = {}
+    for window in windows:
+        if window.task_id is not None:
+            own.setdefault(window.task_id, []).append(window)
+    return {task_id: (*own.get(task_id, ()), *shared) for task_id in task_ids}
 
 
 def task_configs(*, task_ids: Collection[int]) -> dict[int, Any]:

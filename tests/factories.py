@@ -6,7 +6,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
-from scheduler_app.models import ScheduledTask, TaskExecution
+from scheduler_app.models import BlackoutWindow, Calendar, CalendarDay, ScheduledTask, TaskExecution
 from scheduler_app.runtime.summaries import EndedRun, day_stats_add, tasks_refresh_latest
 
 
@@ -67,3 +67,34 @@ class TaskExecutionFactory(factory.django.DjangoModelFactory):
             )
         tasks_refresh_latest(task_ids=[execution.task_id])
         return execution
+
+
+class CalendarFactory(factory.django.DjangoModelFactory):
+    """A calendar written directly (tests of the calendar services write through them instead)."""
+
+    class Meta:
+        model = Calendar
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"calendar-{n}")
+    weekdays = "1-5"
+    revision = 1
+
+    @factory.post_generation
+    def days(self, create, extracted, **kwargs):
+        """days=[(date, kind, note), ...] or [date, ...] (closed)."""
+        rows = []
+        for item in extracted or ():
+            day, kind, note = (item, "closed", "") if not isinstance(item, tuple) else (*item, "")[:3]
+            rows.append(CalendarDay(calendar=self, date=day, kind=kind, note=note))
+        CalendarDay.objects.bulk_create(rows)
+
+
+class BlackoutWindowFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BlackoutWindow
+
+    name = factory.Sequence(lambda n: f"window-{n}")
+    kind = BlackoutWindow.Kind.DAILY
+    action = BlackoutWindow.Action.SKIP
+    timezone = "Asia/Shanghai"

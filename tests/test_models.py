@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from scheduler_app.models import ScheduledTask, TaskExecution
-from tests.factories import ScheduledTaskFactory, TaskExecutionFactory
+from scheduler_app.models import BlackoutWindow, CalendarDay, ScheduledTask, TaskExecution
+from tests.factories import CalendarFactory, ScheduledTaskFactory, TaskExecutionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -146,6 +148,11 @@ class TestDatabaseConstraints:
             {"interval_seconds": 0},
             {"interval_seconds": None, "cron_expression": ""},
             {"retry_backoff": 0.5},
+            {"interval_seconds": 60, "run_at": datetime(2030, 1, 1, tzinfo=UTC)},
+            {"task_type": MANUAL, "interval_seconds": None, "run_at": datetime(2030, 1, 1, tzinfo=UTC)},
+            {"paused_until": datetime(2030, 1, 1, tzinfo=UTC)},  # without paused
+            {"valid_from": datetime(2030, 1, 2, tzinfo=UTC), "valid_until": datetime(2030, 1, 1, tzinfo=UTC)},
+            {"jitter_seconds": 3601},
         ],
     )
     def test_invalid_rows_are_refused(self, fields):
@@ -215,3 +222,46 @@ class TestTaskExecution:
         ScheduledTaskFactory(enabled=False)
         ScheduledTaskFactory(task_type=MANUAL, interval_seconds=None)
         assert list(ScheduledTask.objects.schedulable()) == [keep]
+
+
+@pytest.mark.django_db
+class TestCalendarsAndWindows:
+    def test_a_one_shot_task_and_its_refusals(self):
+        task = build(interval_seconds=None, run_at=datetime(2030, 1, 1, tzinfo=UTC))
+        task.full_clean()
+        task.save()
+        both = build(name="both", cron_expression="0 9 * * *", interval_seconds=None, run_at=task.run_at)
+        with pytest.raises(ValidationError) as error:
+            both.full_clean()
+        assert "run_at" in error.value.message_dict
+
+    def test_one_row_per_calendar_day_and_closing_times_on_half_days_only(self):
+        calendar = CalendarFactory(days=[date(2024, 2, 12)])
+        with pytest.raises(IntegrityError), transaction.atomic():
+            CalendarDay.objects.create(calendar=calendar, date=date(2024, 2, 12), kind="open")
+        with pytest.raises(IntegrityError), transaction.atomic():
+            CalendarDay.objects.create(calendar=calendar, date=date(2024, 2, 13), kind="closed", closes_at=time(11))
+        CalendarDay.objects.create(calendar=calendar, date=date(2024, 2, 13), kind="half_day", closes_at=time(11))
+
+    @pytest.mark.parametrize(
+        "fields",
+        [
+            {"kind": "daily", "from_time": time(11, 30)},
+            {"kind": "daily", "from_time": time(11, 30), "until_time": time(11, 30)},
+            {
+                "kind": "once",
+                "starts_at": datetime(2030, 1, 2, tzinfo=UTC),
+                "ends_at": datetime(2030, 1, 1, tzinfo=UTC),
+            },
+            {
+                "kind": "once",
+                "starts_at": datetime(2030, 1, 1, tzinfo=UTC),
+                "ends_at": datetime(2030, 1, 2, tzinfo=UTC),
+                "from_time": time(1),
+            },
+        ],
+    )
+    def test_the_database_refuses_a_window_that_is_neither_daily_nor_once(self, fields):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            BlackoutWindow.objects.create(name="w", **fields)
+        assert not BlackoutWindow.objects.exists()

@@ -6,6 +6,12 @@ same time as the workflow (weak spot 28); the data steps call actions instead of
 the configured market-data provider (the bundled offline sample by default). The daily steps sync the
 last 30 trading days (`lookback_days`), so the factor step has the history its 20-day factors need.
 Creating is idempotent: a task whose name exists is left exactly as it is.
+
+The trading-day demo task syncs the daily data at 16:30 on SSE trading days only: the calendar is
+the market-data app's bundled sample (2024, published by init_scheduler through
+scheduler_app.calendars), so its preview from early February 2024 skips the Spring Festival; after
+June 2024 the calendar's Monday-to-Friday rule applies. Without that calendar (no market-data app)
+the task is left out and reported. A lunch-break blackout window is created disabled, as an example.
 """
 
 from __future__ import annotations
@@ -15,9 +21,10 @@ from typing import Any
 
 from django.db import transaction
 
-from scheduler_app.models import ScheduledTask
+from scheduler_app.models import BlackoutWindow, Calendar, ScheduledTask
 from scheduler_app.services import permissions
 from scheduler_app.services.permissions import Actor, Work
+from scheduler_app.services.state import schedule_touch
 
 MANUAL = ScheduledTask.TaskType.MANUAL_TASK
 COMMON = ScheduledTask.TaskType.COMMON_TASK
@@ -84,6 +91,15 @@ DEMO_TASKS: dict[str, dict[str, Any]] = {
     "示例任务-步骤1": {"task_type": MANUAL, "config": _example(3, 1.0, "示例任务-步骤1执行完成", 5)},
     "示例任务-步骤2": {"task_type": MANUAL, "config": _example(3, 1.0, "示例任务-步骤2执行完成", 5)},
     "示例任务-步骤3": {"task_type": MANUAL, "config": _example(3, 1.0, "示例任务-步骤3执行完成", 5)},
+    "交易日16:30-同步日线数据": {
+        "task_type": COMMON,
+        "cron_expression": "30 16 * * *",
+        "calendar": "SSE",
+        "config": {"task_action": "sync_all_daily_data", "lookback_days": 1},
+        "timeout_seconds": 36000,
+        "retry_interval": 600,
+        "description": "Daily bars at 16:30 on SSE trading days only (cron picks the time, the calendar the days).",
+    },
     "STEP1-同步交易日历（当日）": {
         "task_type": MANUAL,
         "config": {"task_action": "sync_trading_calendar"},
@@ -185,10 +201,37 @@ DEMO_WORKFLOWS: dict[str, dict[str, Any]] = {
 }
 
 
+# name -> fields of the demo blackout windows (created disabled: an example to switch on).
+DEMO_BLACKOUTS: dict[str, dict[str, Any]] = {
+    "午间休市（示例）": {
+        "kind": BlackoutWindow.Kind.DAILY,
+        "action": BlackoutWindow.Action.DEFER,
+        "timezone": "Asia/Shanghai",
+        "from_time": "11:30",
+        "until_time": "13:00",
+        "calendar": "SSE",
+        "enabled": False,
+        "description": "Example: enable it to defer every task's runs out of the SSE lunch break to 13:00.",
+    },
+}
+
+
 @dataclass
 class DemoReport:
     created: list[str] = field(default_factory=list)
     existing: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "name: why"
+    windows: list[str] = field(default_factory=list)  # blackout windows created
+
+
+def _with_calendars(fields: dict[str, Any], calendars: dict[str, Calendar]) -> dict[str, Any] | None:
+    """The fields with calendar names resolved; None when a calendar is missing."""
+    for key in ("calendar", "event_calendar"):
+        if isinstance(fields.get(key), str):
+            if fields[key] not in calendars:
+                return None
+            fields[key] = calendars[fields[key]]
+    return fields
 
 
 def _workflow_fields(spec: dict[str, Any], ids: dict[str, int]) -> dict[str, Any]:
@@ -207,13 +250,14 @@ def _workflow_fields(spec: dict[str, Any], ids: dict[str, int]) -> dict[str, Any
 
 @transaction.atomic
 def demo_tasks_create(*, user: Actor) -> DemoReport:
-    """Create every demo task and workflow that does not exist yet; change nothing else.
+    """Create every demo task, workflow and blackout window that does not exist yet; change nothing else.
 
     The rules of task_create(): TASK_ADD, and TASK_COMMAND for the command task (init_scheduler acts as SYSTEM).
     """
     permissions.TASK_ADD.check(user)
     report = DemoReport()
     existing = dict(ScheduledTask.objects.filter(name__in=[*DEMO_TASKS, *DEMO_WORKFLOWS]).values_list("name", "id"))
+    calendars = {calendar.name: calendar for calendar in Calendar.objects.all()}
     ids = dict(existing)
     plans = [(name, lambda spec=spec: dict(spec)) for name, spec in DEMO_TASKS.items()]
     plans += [(name, lambda spec=spec: _workflow_fields(spec, ids)) for name, spec in DEMO_WORKFLOWS.items()]
@@ -221,10 +265,28 @@ def demo_tasks_create(*, user: Actor) -> DemoReport:
         if name in existing:
             report.existing.append(name)
             continue
-        task = ScheduledTask(name=name, **{"max_retries": 3, **build_fields()})
+        fields = _with_calendars(build_fields(), calendars)
+        if fields is None:
+            report.skipped.append(f"{name}: its calendar does not exist (the market-data app publishes SSE)")
+            continue
+        task = ScheduledTask(name=name, **{"max_retries": 3, **fields})
         permissions.task_work_check(actor=user, work=Work.of(task), before=None)
         task.full_clean()
         task.save()
         ids[name] = task.pk
         report.created.append(name)
+    existing_windows = set(BlackoutWindow.objects.filter(name__in=DEMO_BLACKOUTS).values_list("name", flat=True))
+    for name, spec in DEMO_BLACKOUTS.items():
+        if name in existing_windows:
+            continue
+        fields = _with_calendars(dict(spec), calendars)
+        if fields is None:
+            report.skipped.append(f"{name}: its calendar does not exist")
+            continue
+        window = BlackoutWindow(name=name, **fields)
+        window.full_clean()
+        window.save()
+        report.windows.append(name)
+    if report.created or report.windows:
+        schedule_touch()
     return report

@@ -1,7 +1,7 @@
-"""The operator's console: tasks, executions, the dashboard and the scheduler processes.
+"""The operator's console: tasks, executions, calendars, blackout windows, the dashboard and the scheduler processes.
 
 Importing the modules registers their ModelAdmins with the default admin site (admin autodiscovery
 imports this package).
 """
 
-from scheduler_app.admin import executions, nodes, tasks  # noqa: F401 - registers the ModelAdmins
+from scheduler_app.admin import calendars, executions, nodes, tasks  # noqa: F401 - registers the ModelAdmins

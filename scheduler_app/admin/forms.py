@@ -69,6 +69,22 @@ class ScheduledTaskForm(forms.ModelForm):
             "timezone": TimezoneInput(),
         }
 
+    # Fields with a default that a form may leave out (an older form, a script): the default then.
+    OPTIONAL_WITH_DEFAULT = ("calendar_rule", "jitter_seconds")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in self.OPTIONAL_WITH_DEFAULT:
+            if name in self.fields:
+                self.fields[name].required = False
+
+    def clean_calendar_rule(self) -> str:
+        return self.cleaned_data.get("calendar_rule") or ScheduledTask.CalendarRule.OPEN_DAYS
+
+    def clean_jitter_seconds(self) -> int:
+        value = self.cleaned_data.get("jitter_seconds")
+        return 0 if value is None else value
+
     def clean_cron_expression(self) -> str | None:
         value = self.cleaned_data.get("cron_expression")
         return " ".join(value.split()) or None if isinstance(value, str) else value

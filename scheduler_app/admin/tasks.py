@@ -153,19 +153,40 @@ class ScheduledTaskAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.Model
         "updated_at",
     )
     fieldsets = [
-        (None, {"fields": ["name", "task_type", "description", ("enabled", "paused")]}),
+        (None, {"fields": ["name", "task_type", "description", ("enabled", "paused", "paused_until")]}),
         (
             _("Schedule"),
             {
                 "fields": [
                     "cron_expression",
                     "interval_seconds",
+                    "run_at",
                     "timezone",
                     "schedule_preview",
                     ("misfire_grace_seconds", "catch_up"),
                 ],
                 "classes": ["zq-schedule"],
-                "description": _("Set a cron expression or an interval (not both); manual tasks have neither."),
+                "description": _(
+                    "Set a cron expression, an interval or a one-shot time (one of them); manual tasks have none."
+                ),
+            },
+        ),
+        (
+            _("Calendar and limits"),
+            {
+                "fields": [
+                    "calendar",
+                    ("calendar_rule", "calendar_n"),
+                    "event_calendar",
+                    ("valid_from", "valid_until"),
+                    "jitter_seconds",
+                ],
+                "classes": ["zq-schedule"],
+                "description": _(
+                    "The cron expression (or interval) picks the times and the candidate days; a calendar keeps only "
+                    "its occurrence days (every open day, the n-th or n-th to last of each week or month, or T+n "
+                    "after each event day). Blackout windows are kept under Blackout windows."
+                ),
             },
         ),
         (
@@ -259,6 +280,11 @@ class ScheduledTaskAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.Model
     def state_column(self, task: ScheduledTask) -> SafeString:
         if not task.enabled:
             return format_html('<span class="zq-tag zq-tag--off">{}</span>', gettext("Disabled"))
+        if task.paused and task.paused_until is not None:
+            return format_html(
+                '<span class="zq-tag zq-tag--paused">{}</span>',
+                gettext("Paused until %(time)s") % {"time": local_time(task.paused_until)},
+            )
         if task.paused:
             return format_html('<span class="zq-tag zq-tag--paused">{}</span>', gettext("Paused"))
         return format_html('<span class="zq-tag zq-tag--on">{}</span>', gettext("Enabled"))

@@ -21,6 +21,7 @@ from scheduler_app.admin.common import (
     execution_actions,
     local_time,
 )
+from scheduler_app.exceptions import SchedulerError
 from scheduler_app.models import ScheduledTask, TaskExecution
 from scheduler_app.schedules import InvalidSchedule
 
@@ -48,31 +49,56 @@ def fire_time_text(value: datetime) -> str:
 # ---------------------------------------------------------------------------------------------- task form
 
 
+def _run_item(run: dict[str, Any]) -> SafeString:
+    viewer = ""
+    if run["at_viewer"].utcoffset() != run["at"].utcoffset():
+        viewer = format_html(' <span class="zq-preview__viewer">= {}</span>', fire_time_text(run["at_viewer"]))
+    note = ""
+    if run["note"]:
+        marks = " ".join(f"zq-mark--{mark}" for mark in run["marks"])
+        note = format_html(' <span class="zq-preview__note {}">{}</span>', marks, run["note"])
+    return format_html("<li>{}{}{}</li>", fire_time_text(run["at"]), viewer, note)
+
+
 def schedule_preview_html(task: ScheduledTask) -> SafeString:
-    """The preview box under the schedule fields: filled for a saved task, refreshed by the script on input."""
-    description, runs, error = "", [], ""
-    if task.is_scheduled and (task.cron_expression or task.interval_seconds):
+    """The preview box under the schedule fields: filled for a saved task, refreshed by the script on
+    input. Each run in the task's timezone (and the viewer's, when it differs), with what moved it;
+    the occurrences something removed, with why; and the notes (previews.py)."""
+    description, answer, error = "", {}, ""
+    if task.is_scheduled and (task.cron_expression or task.interval_seconds or task.run_at):
         try:
             answer = selectors.task_next_runs(task=task, count=PREVIEW_COUNT)
-            description, runs = answer["description"], answer["next_runs"]
-        except InvalidSchedule as problem:
+            description = answer["description"]
+        except (InvalidSchedule, SchedulerError) as problem:
             error = str(problem)
         except Exception:
             description = task.cron_expression or ""
     elif not task.is_scheduled:
         description = gettext("Manual: runs only on demand")
-    items = format_html_join("", "<li>{}</li>", ((fire_time_text(run),) for run in runs))
+    runs, removed, notes = answer.get("runs", []), answer.get("removed", []), answer.get("notes", [])
+    removed_items = format_html_join(
+        "",
+        "<li>{} — {}</li>",
+        ((fire_time_text(entry["planned"]), entry["reason"]) for entry in removed),
+    )
     return format_html(
-        '<div id="zq-schedule-preview" class="zq-preview" aria-live="polite">'
+        '<div id="zq-schedule-preview" class="zq-preview" aria-live="polite" data-task-id="{}">'
         '<p class="zq-preview__description">{}</p>'
         '<p class="zq-preview__error errornote"{}>{}</p>'
-        '<p class="zq-preview__heading"{}>{}</p><ol class="zq-preview__runs">{}</ol></div>',
+        '<p class="zq-preview__heading"{}>{}</p><ol class="zq-preview__runs">{}</ol>'
+        '<p class="zq-preview__removed-heading"{}>{}</p><ul class="zq-preview__removed">{}</ul>'
+        '<ul class="zq-preview__notes">{}</ul></div>',
+        task.pk or "",
         description,
         "" if error else " hidden",
         error,
         "" if runs else " hidden",
         gettext("Next %(count)s runs (in the task's timezone):") % {"count": PREVIEW_COUNT},
-        items,
+        format_html_join("", "{}", ((_run_item(run),) for run in runs)),
+        "" if removed else " hidden",
+        gettext("Not run (until the last of these runs):"),
+        removed_items,
+        format_html_join("", "<li>{}</li>", ((note,) for note in notes)),
     )
 
 
@@ -118,7 +144,7 @@ def task_form_config(request: HttpRequest) -> dict[str, Any]:
         "statusLabels": {key: str(value) for key, value in BADGE_LABELS.items()},
         "text": {
             "manual": gettext("Manual: runs only on demand"),
-            "needSchedule": gettext("Give a cron expression or an interval."),
+            "needSchedule": gettext("Give a cron expression, an interval or a one-shot time."),
             "checking": gettext("Checking…"),
             "step": gettext("Step task"),
             "dependsOn": gettext("Runs after"),

@@ -10,7 +10,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from scheduler_app.conf import scheduler_settings
-from scheduler_app.models import ScheduledTask, TaskExecution, config_problem
+from scheduler_app.models import Calendar, ScheduledTask, TaskExecution, config_problem
+from scheduler_app.occurrences import MAX_JITTER_SECONDS
 from scheduler_app.selectors import schedule_description
 from scheduler_app.services.tasks import EDITABLE_FIELDS, MAX_TASK_ID
 
@@ -18,6 +19,7 @@ from scheduler_app.services.tasks import EDITABLE_FIELDS, MAX_TASK_ID
 INT_MAX = 2_147_483_647
 MAX_RETRY_BACKOFF = 100.0
 MAX_COUNT = 100
+MAX_CALENDAR_N = 366
 
 
 def _has_surrogates(value: Any) -> bool:
@@ -50,6 +52,17 @@ class ZonedDateTimeField(serializers.DateTimeField):
 # ---------------------------------------------------------------------------------------------- tasks
 
 
+class CalendarNameField(serializers.SlugRelatedField):
+    """A calendar, named by its name in and out ("SSE"); null for none."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_null", True)
+        kwargs.setdefault("required", False)
+        if not kwargs.get("read_only"):
+            kwargs.setdefault("queryset", Calendar.objects.all())
+        super().__init__(slug_field="name", **kwargs)
+
+
 class TaskInputSerializer(serializers.Serializer):
     """The editable fields of a task. Types and ranges here; the invariants in the task service."""
 
@@ -69,6 +82,15 @@ class TaskInputSerializer(serializers.Serializer):
     overlap_policy = serializers.ChoiceField(choices=ScheduledTask.OverlapPolicy.choices, required=False)
     misfire_grace_seconds = serializers.IntegerField(min_value=0, max_value=INT_MAX, required=False)
     catch_up = serializers.ChoiceField(choices=ScheduledTask.CatchUp.choices, required=False)
+    run_at = serializers.DateTimeField(allow_null=True, required=False, help_text="A one-shot task's instant.")
+    calendar = CalendarNameField(help_text="The calendar's name: runs only on its open days (calendar_rule).")
+    calendar_rule = serializers.ChoiceField(choices=ScheduledTask.CalendarRule.choices, required=False)
+    calendar_n = serializers.IntegerField(min_value=0, max_value=MAX_CALENDAR_N, allow_null=True, required=False)
+    event_calendar = CalendarNameField(help_text="For calendar_rule after_event (T+n): the event days' calendar.")
+    valid_from = serializers.DateTimeField(allow_null=True, required=False)
+    valid_until = serializers.DateTimeField(allow_null=True, required=False)
+    jitter_seconds = serializers.IntegerField(min_value=0, max_value=MAX_JITTER_SECONDS, required=False)
+    paused_until = serializers.DateTimeField(allow_null=True, required=False)
 
     def validate_cron_expression(self, value: str | None) -> str | None:
         return value.strip() or None if isinstance(value, str) else value
@@ -99,6 +121,9 @@ class TaskOutputSerializer(serializers.ModelSerializer):
     schedule_status = serializers.ChoiceField(choices=ScheduledTask.ScheduleStatus.choices, read_only=True)
     next_run_time = serializers.DateTimeField(read_only=True, allow_null=True)
     schedule_description = serializers.SerializerMethodField()
+    # By name, as the input takes them (annotated by selectors.task_page, so a page costs no query more).
+    calendar = serializers.CharField(source="calendar_name", read_only=True, allow_null=True)
+    event_calendar = serializers.CharField(source="event_calendar_name", read_only=True, allow_null=True)
 
     class Meta:
         model = ScheduledTask
@@ -184,19 +209,66 @@ class StatsQuerySerializer(serializers.Serializer):
 
 class NextRunsQuerySerializer(serializers.Serializer):
     count = serializers.IntegerField(min_value=1, max_value=MAX_COUNT, default=5)
+    after = serializers.DateTimeField(required=False, help_text="The runs at or after this instant (default: now).")
+
+
+class PreviewRunSerializer(serializers.Serializer):
+    at = ZonedDateTimeField(help_text="When the run starts, in the schedule's timezone.")
+    at_viewer = ZonedDateTimeField(help_text="The same instant in the viewer's timezone.")
+    planned = ZonedDateTimeField(help_text="The occurrence it runs for (differs with jitter or a deferral).")
+    marks = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="dst_owed, dst_first_pass, dst_second_pass, deferred, jitter, half_day, beyond_calendar.",
+    )
+    note = serializers.CharField(help_text="What moved it, in words; empty when nothing did.")
+    owed_for = serializers.CharField(allow_null=True, help_text="The wall time a spring jump skipped, if owed.")
+
+
+class PreviewRemovedSerializer(serializers.Serializer):
+    planned = ZonedDateTimeField(help_text="When the cron expression (or interval) would have fired.")
+    planned_viewer = ZonedDateTimeField()
+    reason = serializers.CharField()
+    mark = serializers.CharField(help_text="calendar (one entry per day), blackout, covered, paused, dst_gap.")
 
 
 class NextRunsSerializer(serializers.Serializer):
     description = serializers.CharField()
     timezone = serializers.CharField()
-    next_runs = serializers.ListField(child=ZonedDateTimeField(), help_text="In the schedule's timezone.")
+    next_runs = serializers.ListField(child=ZonedDateTimeField(), help_text="When each run starts, schedule's zone.")
+    viewer_timezone = serializers.CharField(help_text="The request's active timezone.")
+    runs = PreviewRunSerializer(many=True)
+    removed = PreviewRemovedSerializer(many=True, help_text="Occurrences before the last run that do not run.")
+    removed_truncated = serializers.BooleanField()
+    notes = serializers.ListField(child=serializers.CharField())
+
+
+class PauseInputSerializer(serializers.Serializer):
+    until = serializers.DateTimeField(
+        allow_null=True, required=False, help_text="Resume by itself at this instant (in the future)."
+    )
 
 
 class SchedulePreviewInputSerializer(serializers.Serializer):
     cron_expression = serializers.CharField(max_length=100, allow_null=True, allow_blank=True, required=False)
     interval_seconds = serializers.IntegerField(min_value=1, max_value=INT_MAX, allow_null=True, required=False)
+    run_at = serializers.DateTimeField(allow_null=True, required=False)
     timezone = serializers.CharField(max_length=64, required=False)
     count = serializers.IntegerField(min_value=1, max_value=MAX_COUNT, default=5)
+    calendar = CalendarNameField()
+    calendar_rule = serializers.ChoiceField(
+        choices=ScheduledTask.CalendarRule.choices, required=False, allow_null=True, allow_blank=True
+    )
+    calendar_n = serializers.IntegerField(min_value=0, max_value=MAX_CALENDAR_N, allow_null=True, required=False)
+    event_calendar = CalendarNameField()
+    valid_from = serializers.DateTimeField(allow_null=True, required=False)
+    valid_until = serializers.DateTimeField(allow_null=True, required=False)
+    jitter_seconds = serializers.IntegerField(min_value=0, max_value=MAX_JITTER_SECONDS, required=False, default=0)
+    task_id = serializers.IntegerField(
+        min_value=1, max_value=MAX_TASK_ID, allow_null=True, required=False, help_text="The task being edited."
+    )
+    after = serializers.DateTimeField(
+        allow_null=True, required=False, help_text="The runs at or after this instant (default: now)."
+    )
 
     def validate_timezone(self, value: str) -> str:
         return value or scheduler_settings.TIMEZONE
@@ -206,7 +278,12 @@ class SchedulePreviewSerializer(serializers.Serializer):
     valid = serializers.BooleanField()
     description = serializers.CharField(allow_null=True)
     timezone = serializers.CharField(allow_null=True)
-    next_runs = serializers.ListField(child=ZonedDateTimeField(), help_text="In the schedule's timezone.")
+    next_runs = serializers.ListField(child=ZonedDateTimeField(), help_text="When each run starts, schedule's zone.")
+    viewer_timezone = serializers.CharField(allow_null=True)
+    runs = PreviewRunSerializer(many=True)
+    removed = PreviewRemovedSerializer(many=True)
+    removed_truncated = serializers.BooleanField()
+    notes = serializers.ListField(child=serializers.CharField())
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
 
 

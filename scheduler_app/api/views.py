@@ -29,12 +29,14 @@ from scheduler_app.api.filters import ExecutionFilter, TaskExecutionFilter, Task
 from scheduler_app.api.pagination import StandardPagination
 from scheduler_app.api.permissions import SchedulerPermission
 from scheduler_app.api.schema import SchedulerSchema
+from scheduler_app.calendar_rules import day_rule_errors
 from scheduler_app.conf import scheduler_settings
 from scheduler_app.models import ScheduledTask, TaskExecution
-from scheduler_app.schedules import InvalidSchedule, describe_schedule, get_zone, next_fire_times
+from scheduler_app.schedules import InvalidSchedule, get_zone
 from scheduler_app.services import executions as execution_services
 from scheduler_app.services import permissions as rules
 from scheduler_app.services import tasks as task_services
+from scheduler_app.triggers import TaskTiming
 
 ERROR = s.ErrorSerializer
 FIELD_ERRORS = OpenApiResponse(OpenApiTypes.OBJECT, description="Field name → list of messages.")
@@ -180,10 +182,17 @@ class TaskViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
     def disable(self, request: Request, pk: str) -> Response:
         return self._state_change(task_services.task_disable)
 
-    @extend_schema(summary="Pause (idempotent)", request=None, responses={200: s.TaskOutputSerializer, 404: NOT_FOUND})
+    @extend_schema(
+        summary="Pause (idempotent); with `until`, resume by itself then",
+        request=s.PauseInputSerializer,
+        responses={200: s.TaskOutputSerializer, 400: FIELD_ERRORS, 404: NOT_FOUND},
+    )
     @action(detail=True, methods=["post"])
     def pause(self, request: Request, pk: str) -> Response:
-        return self._state_change(task_services.task_pause)
+        body = s.PauseInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        task = task_services.task_pause(task=self._task(), user=request.user, until=body.validated_data.get("until"))
+        return Response(_task_out(task))
 
     @extend_schema(
         summary="Resume (idempotent)",
@@ -235,7 +244,9 @@ class TaskViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
     def next_runs(self, request: Request, pk: str) -> Response:
         query = s.NextRunsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        answer = selectors.task_next_runs(task=self._task(), count=query.validated_data["count"])
+        answer = selectors.task_next_runs(
+            task=self._task(), count=query.validated_data["count"], now=query.validated_data.get("after")
+        )
         return Response(s.NextRunsSerializer(answer).data)
 
     @extend_schema(
@@ -407,13 +418,14 @@ class WorkflowValidateView(SchedulerAPIMixin, APIView):
 
 
 class SchedulePreviewView(SchedulerAPIMixin, APIView):
-    """POST schedules/preview/: describe a cron expression or an interval and list its next runs."""
+    """POST schedules/preview/: describe a schedule (cron, interval or one-shot time, with its calendar
+    rule, validity window and jitter) and list its next runs, marked, with the occurrences removed."""
 
     permission_classes = [SchedulerPermission]
     required_permissions = {"post": rules.TASK_FORM}
 
     @extend_schema(
-        summary="Check a cron expression or an interval; its description and next runs",
+        summary="Check a schedule; its description, next runs (marked) and removed occurrences",
         request=s.SchedulePreviewInputSerializer,
         responses={
             200: s.SchedulePreviewSerializer,
@@ -428,29 +440,73 @@ class SchedulePreviewView(SchedulerAPIMixin, APIView):
         if not serializer.is_valid():
             return self._invalid({key: [str(m) for m in value] for key, value in _flat(serializer.errors).items()})
         data = serializer.validated_data
-        cron, interval = data.get("cron_expression"), data.get("interval_seconds")
-        cron = cron.strip() if isinstance(cron, str) else None
+        cron, interval, run_at = data.get("cron_expression"), data.get("interval_seconds"), data.get("run_at")
+        cron = cron.strip() or None if isinstance(cron, str) else None
         zone = data.get("timezone") or scheduler_settings.TIMEZONE
         if cron and interval:
             both = gettext("Set either a cron expression or an interval, not both.")
             return self._invalid({"interval_seconds": [both]})
-        if not cron and not interval:
+        if run_at is not None and (cron or interval):
+            once = gettext("A one-shot task runs at its time: leave the cron expression and the interval empty.")
+            return self._invalid({"run_at": [once]})
+        if not cron and not interval and run_at is None:
             return self._invalid({"cron_expression": [gettext("Give a cron expression or an interval.")]})
         try:
             get_zone(zone)
         except InvalidSchedule as error:
             return self._invalid({"timezone": [str(error)]})
+        calendar, events = data.get("calendar"), data.get("event_calendar")
+        rule = data.get("calendar_rule") or ScheduledTask.CalendarRule.OPEN_DAYS
+        errors = day_rule_errors(
+            rule=rule,
+            n=data.get("calendar_n"),
+            has_calendar=calendar is not None,
+            has_event_calendar=events is not None,
+            has_days=bool(cron or interval),
+        )
+        valid_from, valid_until = data.get("valid_from"), data.get("valid_until")
+        if valid_from is not None and valid_until is not None and valid_from >= valid_until:
+            errors["valid_until"] = [gettext("The validity window must end after it starts.")]
+        if errors:
+            return self._invalid(errors)
+        timing = TaskTiming(
+            cron_expression=cron,
+            interval_seconds=interval,
+            timezone=zone,
+            run_at=run_at,
+            valid_from=valid_from,
+            valid_until=valid_until,
+            calendar_id=calendar.pk if calendar is not None else None,
+            calendar_rule=rule,
+            calendar_n=data.get("calendar_n"),
+            event_calendar_id=events.pk if events is not None else None,
+        )
         try:
-            times = next_fire_times(cron_expression=cron, interval_seconds=interval, timezone=zone, count=data["count"])
-            description = describe_schedule(cron_expression=cron, interval_seconds=interval)
+            answer = selectors.schedule_preview(
+                timing=timing,
+                count=data["count"],
+                task_id=data.get("task_id"),
+                jitter_seconds=data.get("jitter_seconds") or 0,
+                now=data.get("after"),
+            )
         except InvalidSchedule as error:
             return self._invalid({"cron_expression" if cron else "interval_seconds": [str(error)]})
-        answer = {"valid": True, "description": description, "timezone": zone, "next_runs": times, "errors": {}}
-        return Response(s.SchedulePreviewSerializer(answer).data)
+        return Response(s.SchedulePreviewSerializer({**answer, "valid": True, "errors": {}}).data)
 
     @staticmethod
     def _invalid(errors: dict[str, list[str]]) -> Response:
-        answer = {"valid": False, "description": None, "timezone": None, "next_runs": [], "errors": errors}
+        answer = {
+            "valid": False,
+            "description": None,
+            "timezone": None,
+            "next_runs": [],
+            "viewer_timezone": None,
+            "runs": [],
+            "removed": [],
+            "removed_truncated": False,
+            "notes": [],
+            "errors": errors,
+        }
         return Response(s.SchedulePreviewSerializer(answer).data, status=HTTPStatus.BAD_REQUEST)
 
 

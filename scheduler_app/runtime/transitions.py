@@ -106,7 +106,12 @@ def execution_queue(
 @dataclass(frozen=True)
 class PlannedOccurrence:
     """What the scheduler decided for one due occurrence (scheduling.firing): start it at once, queue it
-    (`pending` for the dispatcher), hand it over to a Celery `queue`, or record it skipped (`reason`)."""
+    (`pending` for the dispatcher), hand it over to a Celery `queue`, or record it skipped (`reason`).
+
+    `due_at` is when a queued run becomes due, when that is not its planned time (`occurrence_at`):
+    a run with jitter, or one deferred to the end of a blackout window. It is the row's
+    `scheduled_for`, so lateness is measured against when the run was due.
+    """
 
     START = "start"
     QUEUE = "queue"
@@ -118,6 +123,7 @@ class PlannedOccurrence:
     kind: str
     reason: str = ""
     queue: str = ""
+    due_at: datetime | None = None
 
 
 def executions_record_round(
@@ -131,7 +137,8 @@ def executions_record_round(
 ) -> list[TaskExecution]:
     """— → running | pending | skipped: one scheduling round's occurrences, in one INSERT per kind.
 
-    Started rows are claimed by `worker` in the insert itself. The unique (task, occurrence_at) key
+    Started rows are claimed by `worker` in the insert itself; a queued row with a `due_at` (jitter, a
+    blackout's deferral) waits `pending` until then, for the dispatcher. The unique (task, occurrence_at) key
     is the rule for clashes: an occurrence that is recorded already (another scheduler fired it, or
     this one before a crash) is left out, never run twice. Returns the recorded runs (not the
     skipped rows), with their ids. With `refresh_latest=False` the caller refreshes the tasks' stored
@@ -142,7 +149,7 @@ def executions_record_round(
     skipped: list[TaskExecution] = []
     for item in planned:
         fields = {"task_id": item.task_id, "trigger": Trigger.SCHEDULE}
-        fields.update(scheduled_for=item.occurrence_at, occurrence_at=item.occurrence_at)
+        fields.update(scheduled_for=item.due_at or item.occurrence_at, occurrence_at=item.occurrence_at)
         if item.kind == PlannedOccurrence.SKIP:
             skipped.append(TaskExecution(status=Status.SKIPPED, end_time=now, error_message=item.reason, **fields))
         elif item.kind == PlannedOccurrence.START:

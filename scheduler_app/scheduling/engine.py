@@ -129,7 +129,10 @@ class TaskJobStore(DjangoJobStore):
                         )
             else:
                 rows = [
-                    DjangoJob(id=job_id, next_run_time=get_django_internal_datetime(job.next_run_time))
+                    DjangoJob(
+                        id=job_id,
+                        next_run_time=get_django_internal_datetime(job.next_run_time) if job.next_run_time else None,
+                    )
                     for job_id, job in jobs.items()
                 ]
                 DjangoJob.objects.bulk_update(rows, ["next_run_time"], batch_size=500)
@@ -300,17 +303,17 @@ class GuardedBackgroundScheduler(BackgroundScheduler):
         now = self.clock()
         next_wakeup: datetime | None = None
         with self._jobstores_lock:
-            for alias, store in self._jobstores.items():
+            for store in self._jobstores.values():
                 for job in store.get_due_jobs(now):
                     run_times = job._get_run_times(now)
                     if run_times:
                         self._lookup_executor(job.executor).submit_job(job, run_times)
                     following = job.trigger.get_next_fire_time(run_times[-1] if run_times else None, now)
-                    if following:
-                        job._modify(next_run_time=following)
-                        store.advance(job)
-                    else:
-                        self.remove_job(job.id, alias)
+                    # A trigger that has no more fire times (a one-shot task that fired, the end of a
+                    # validity window) parks its job without a next run time instead of removing it:
+                    # the job mirrors its task until the task changes or goes.
+                    job._modify(next_run_time=following)
+                    store.advance(job)
                 due = store.get_next_run_time()
                 if due and (next_wakeup is None or due < next_wakeup):
                     next_wakeup = due

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from scheduler_app import selectors
 from scheduler_app.models import ScheduledTask, TaskExecution
+from scheduler_app.occurrences import Blackout, OccurrencePlan, covered_reason, occurrence_plan
 from scheduler_app.runtime import transitions
 from scheduler_app.runtime.clock import db_now
 from scheduler_app.runtime.overlap import Situation, Verdict, overlap_decide
@@ -45,6 +46,11 @@ class Occurrence:
     catch_up: str = ScheduledTask.CatchUp.ONCE
     # A Celery queue: write the row `pending` for a worker of that queue instead of starting it here.
     queue: str = ""
+    # What may move or skip it (occurrences.occurrence_plan): its jitter, the blackout windows that
+    # apply to the task (its own and the global ones), the end of its validity window.
+    jitter_seconds: int = 0
+    blackouts: tuple[Blackout, ...] = ()
+    valid_until: datetime | None = None
 
 
 @dataclass
@@ -121,6 +127,7 @@ def occurrences_fire(
     """
     now = db_now()
     timely, skipped = _plan_per_task(occurrences, now=now)
+    timely, due_later = _apply_blackouts_and_jitter(timely, skipped, now=now)
     holding = selectors.runs_holding_the_schedule(task_ids={o.task_id for o in timely}, now=now)
     planned: list[PlannedOccurrence] = []
     to_replace: list[int] = []
@@ -128,6 +135,22 @@ def occurrences_fire(
     for occurrence in timely:
         active = holding.setdefault(occurrence.task_id, [])
         decision = overlap_decide(policy=occurrence.overlap_policy, situation=Situation.OCCURRENCE, active=active)
+        due = due_later.get(_key(occurrence))
+        if due is not None:
+            # Due later (jitter, a deferral): recorded `pending` now, started by the dispatcher when
+            # due, which applies the overlap policy again then (as for any queued run). Skip decides now.
+            if decision.verdict is Verdict.SKIP:
+                skipped.append((occurrence, decision.reason))
+                continue
+            planned.append(
+                PlannedOccurrence(
+                    task_id=occurrence.task_id,
+                    occurrence_at=occurrence.scheduled_for,
+                    kind=PlannedOccurrence.QUEUE,
+                    due_at=due,
+                )
+            )
+            continue
         to_replace.extend(decision.replace)
         kind = PlannedOccurrence.QUEUE
         if decision.verdict is Verdict.SKIP:
@@ -167,6 +190,78 @@ def occurrences_settle(*, started: Started) -> None:
     """After a round's runs have started: their tasks' stored latest execution. Done after the start,
     not before it, so a burst of runs begins as soon as the rows exist."""
     tasks_refresh_latest(task_ids=started.unsettled)
+
+
+def _key(occurrence: Occurrence) -> tuple[int, datetime]:
+    return occurrence.task_id, occurrence.scheduled_for
+
+
+def _apply_blackouts_and_jitter(
+    timely: list[Occurrence], skipped: list[tuple[Occurrence, str]], *, now: datetime
+) -> tuple[list[Occurrence], dict[tuple[int, datetime], datetime]]:
+    """Apply each occurrence's plan (occurrences.py): the ones a blackout skips join `skipped`; the
+    ones due later than now (jitter, deferral) are returned with their due time; the rest run now.
+
+    A deferred occurrence is covered (and skipped) when an earlier occurrence of the task was deferred
+    out of the same blackout already: one query for the whole round, and none without deferrals.
+    """
+    kept: list[Occurrence] = []
+    due_later: dict[tuple[int, datetime], datetime] = {}
+    deferred: list[tuple[Occurrence, OccurrencePlan]] = []
+    for occurrence in timely:
+        if not occurrence.jitter_seconds and not occurrence.blackouts:
+            kept.append(occurrence)
+            continue
+        plan = occurrence_plan(
+            planned=occurrence.scheduled_for,
+            task_id=occurrence.task_id,
+            jitter_seconds=occurrence.jitter_seconds,
+            blackouts=occurrence.blackouts,
+            valid_until=occurrence.valid_until,
+        )
+        if plan.skipped:
+            skipped.append((occurrence, plan.skip_reason))
+        elif plan.deferred:
+            deferred.append((occurrence, plan))
+        else:
+            kept.append(occurrence)
+            if plan.due > now:
+                due_later[_key(occurrence)] = plan.due
+    if deferred:
+        spans = [
+            selectors.DeferralSpan(
+                task_id=occurrence.task_id,
+                start=plan.blackout_start - timedelta(seconds=occurrence.jitter_seconds),
+                end=plan.blackout_end,
+                planned=plan.planned,
+            )
+            for occurrence, plan in deferred
+        ]
+        covering = selectors.runs_deferred_out_of(spans=spans)
+        for (occurrence, plan), span in zip(deferred, spans, strict=True):
+            earlier = covering.get(span)
+            if earlier is not None:
+                skipped.append((occurrence, covered_reason(due=earlier)))
+                continue
+            kept.append(occurrence)
+            due_later[_key(occurrence)] = plan.due
+            logger.info(
+                "defer task=%s %r scheduled_for=%s to %s: %s",
+                occurrence.task_id,
+                occurrence.task_name,
+                occurrence.scheduled_for.isoformat(),
+                plan.due.isoformat(),
+                "; ".join(plan.deferred_by),
+            )
+            # A later occurrence of the same blackout in this very round is covered by this one.
+            covering.update(
+                {
+                    other: plan.due
+                    for other in spans
+                    if other.task_id == span.task_id and other.start <= plan.planned < other.planned
+                }
+            )
+    return kept, due_later
 
 
 def _with_tasks(rows: list[TaskExecution], known: Mapping[int, ScheduledTask]) -> list[TaskExecution]:
@@ -258,6 +353,8 @@ def _log_fire(row: TaskExecution, occurrence: Occurrence, holding: list | None) 
     if row.status == Status.RUNNING:
         late = (row.start_time - row.scheduled_for).total_seconds()
         logger.info("fire %s late=%.3fs", what, late)
+    elif row.scheduled_for != row.occurrence_at:
+        logger.info("plan %s for its occurrence %s: due then", what, row.occurrence_at.isoformat())
     elif row.handover_queue:
         logger.info("fire %s handed over to Celery queue %r", what, row.handover_queue)
     elif holding:

@@ -27,15 +27,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError, close_old_connections
-from django.db.models import DateTimeField, ExpressionWrapper, Q, Value
+from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Value
 from django.db.models.functions import Now
 
 from scheduler_app import selectors
 from scheduler_app.conf import scheduler_settings
 from scheduler_app.models import ScheduledTask, SchedulerNode, SchedulerState, TaskExecution
+from scheduler_app.occurrences import Blackout
 from scheduler_app.runtime import transitions
 from scheduler_app.runtime.clock import CLOCK_SKEW_WARNING_SECONDS, db_clock, db_now
-from scheduler_app.schedules import InvalidSchedule, build_trigger
+from scheduler_app.schedules import InvalidSchedule
 from scheduler_app.scheduling import dispatch, firing, recovery
 from scheduler_app.scheduling.backends import DISPATCH_BATCH, ExecutionBackend, ThreadBackend, create_backend
 from scheduler_app.scheduling.engine import (
@@ -44,6 +45,7 @@ from scheduler_app.scheduling.engine import (
     OccurrenceExecutor,
     TaskJobStore,
 )
+from scheduler_app.triggers import build_task_trigger, timing_of
 
 logger = logging.getLogger("scheduler_app.scheduler")
 
@@ -68,6 +70,17 @@ class TaskSchedule:
     misfire_grace_seconds: int
     catch_up: str
     schedule_error: str
+    run_at: datetime | None = None
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    calendar_id: int | None = None
+    calendar_rule: str = ScheduledTask.CalendarRule.OPEN_DAYS
+    calendar_n: int | None = None
+    event_calendar_id: int | None = None
+    calendar_revision: int | None = None
+    event_calendar_revision: int | None = None
+    jitter_seconds: int = 0
+    paused_until: datetime | None = None
 
     FIELDS = (
         "id",
@@ -81,12 +94,28 @@ class TaskSchedule:
         "misfire_grace_seconds",
         "catch_up",
         "schedule_error",
+        "run_at",
+        "valid_from",
+        "valid_until",
+        "calendar_id",
+        "calendar_rule",
+        "calendar_n",
+        "event_calendar_id",
+        "jitter_seconds",
+        "paused_until",
     )
+    # The calendars' revisions, read in the same query: a change of a calendar's days changes them.
+    EXPRESSIONS = {
+        "calendar_revision": F("calendar__revision"),
+        "event_calendar_revision": F("event_calendar__revision"),
+    }
 
     @property
     def signature(self) -> str:
-        """Changes exactly when the trigger must be rebuilt."""
-        return f"{self.cron_expression}|{self.interval_seconds}|{self.timezone}"
+        """Changes exactly when the trigger must be rebuilt: when anything that moves a fire time
+        changes (the cron or interval, the zone, the one-shot time, the validity window, the calendar
+        rule, or the days of a calendar it uses)."""
+        return timing_of(self).signature
 
 
 def local_node_id() -> str:
@@ -101,7 +130,11 @@ class SchedulerManager:
         poll_seconds: float | None = None,
         node_id: str | None = None,
         backend: ExecutionBackend | None = None,
+        resume_paused: Callable[..., list[int]] | None = None,
     ) -> None:
+        """`resume_paused(task_ids=..., now=...)` ends the timed pauses that are over and returns the
+        ids it resumed (services.tasks.tasks_resume_expired, passed in by the runscheduler command:
+        the scheduler layer does not import the services); without it timed pauses do not end."""
         self.pool_size = pool_size or scheduler_settings.THREAD_POOL_SIZE
         self.poll_seconds = poll_seconds or scheduler_settings.POLL_SECONDS
         self.node_id = node_id or local_node_id()
@@ -114,6 +147,10 @@ class SchedulerManager:
         self.backend = backend or create_backend(pool_size=self.pool_size, stopping=self.stopping)
         self._tasks: dict[int, TaskSchedule] = {}
         self._task_rows: dict[int, ScheduledTask] = {}
+        self._blackouts: dict[int, tuple[Blackout, ...]] = {}  # task id -> the windows that apply to it
+        self.resume_paused = resume_paused
+        self._next_pause_end: datetime | None = None  # the earliest "paused until" among the tasks
+        self._resume_from: dict[str, datetime] = {}  # job id -> when its ended pause ended
         self._jobs: dict[str, str] = {}  # job id -> trigger signature
         self._paused_jobs: set[str] = set()
         self._task_locks: defaultdict[int, threading.Lock] = defaultdict(threading.Lock)
@@ -255,6 +292,8 @@ class SchedulerManager:
             self.sync_jobs()
             self._version_seen = version
             self._last_full_sync = clock
+        if self._next_pause_end is not None and now >= self._next_pause_end:
+            self._end_timed_pauses(now)
         if clock - self._last_orphan_check >= scheduler_settings.ORPHAN_SECONDS / 3 and clock >= self._db_trouble_until:
             self._recover_orphans(now)
             self._last_orphan_check = clock
@@ -360,14 +399,20 @@ class SchedulerManager:
     def sync_jobs(self) -> None:
         """Make the job store mirror the schedulable tasks: add, rebuild, pause, resume, remove."""
         with self._sync_lock:
-            rows = {task.pk: task for task in ScheduledTask.objects.schedulable()}
+            rows = {task.pk: task for task in ScheduledTask.objects.schedulable().annotate(**TaskSchedule.EXPRESSIONS)}
             tasks = {
-                pk: TaskSchedule(**{name: getattr(task, name) for name in TaskSchedule.FIELDS})
+                pk: TaskSchedule(
+                    **{name: getattr(task, name) for name in (*TaskSchedule.FIELDS, *TaskSchedule.EXPRESSIONS)}
+                )
                 for pk, task in rows.items()
             }
+            self._blackouts = selectors.blackouts_by_task(selectors.blackouts_in_force(), tasks)
             # Before the jobs change, so a job that is due at once finds its task; the rows go with the
             # runs a round starts, so that starting them waits for no query.
             self._tasks, self._task_rows = tasks, rows
+            self._next_pause_end = min(
+                (task.paused_until for task in tasks.values() if task.paused and task.paused_until), default=None
+            )
             wanted = {task.job_id: task for task in tasks.values()}
             for task in wanted.values():
                 self._sync_job(task)
@@ -378,13 +423,8 @@ class SchedulerManager:
         signature = self._jobs.get(task.job_id)
         if signature != task.signature:
             try:
-                trigger = build_trigger(
-                    cron_expression=task.cron_expression,
-                    interval_seconds=task.interval_seconds,
-                    timezone=task.timezone,
-                    start_date=db_now(),
-                )
-                first = trigger.get_next_fire_time(None, db_now())
+                trigger = build_task_trigger(timing_of(task), start_date=db_now())
+                first = self._first_fire_time(task, trigger, db_now())
             except InvalidSchedule as error:
                 self._report_schedule_error(task, str(error))
                 self._remove_job(task.job_id)
@@ -410,9 +450,47 @@ class SchedulerManager:
             logger.info("job %s task=%s paused", task.job_id, task.id)
         elif not task.paused and task.job_id in self._paused_jobs:
             job = self.scheduler.get_job(task.job_id)
-            self.scheduler.modify_job(task.job_id, next_run_time=job.trigger.get_next_fire_time(None, db_now()))
+            # A timed pause resumes from when it ended: an occurrence due at that instant runs.
+            start = self._resume_from.pop(task.job_id, None) or db_now()
+            self.scheduler.modify_job(task.job_id, next_run_time=self._first_fire_time(task, job.trigger, start))
             self._paused_jobs.discard(task.job_id)
             logger.info("job %s task=%s resumed", task.job_id, task.id)
+
+    @staticmethod
+    def _first_fire_time(task: TaskSchedule, trigger: Any, start: datetime) -> datetime | None:
+        """The first fire time at or after `start`; none for a one-shot task whose run is recorded (its
+        trigger answers its time whenever asked anew, so that a run missed while down is caught up)."""
+        if task.run_at is not None and selectors.occurrence_recorded(task_id=task.id, occurrence_at=task.run_at):
+            return None
+        return trigger.get_next_fire_time(None, start)
+
+    def _end_timed_pauses(self, now: datetime) -> None:
+        """Resume the tasks whose "paused until" has come: through the services (the row, the version
+        bump), then their jobs at once, from the instant each pause ended."""
+        ended = [
+            task
+            for task in self._tasks.values()
+            if task.paused and task.paused_until is not None and task.paused_until <= now
+        ]
+        if self.resume_paused is None:
+            logger.warning("timed pauses cannot end: this scheduler was started without resume_paused")
+            self._next_pause_end = None
+            return
+        resumed = set(self.resume_paused(task_ids=[task.id for task in ended], now=now)) if ended else set()
+        with self._sync_lock:
+            for task in ended:
+                if task.id not in resumed:
+                    continue  # paused again, or resumed by hand, meanwhile: the version bump tells
+                current = replace(task, paused=False, paused_until=None)
+                self._tasks[task.id] = current
+                self._resume_from[task.job_id] = task.paused_until
+                logger.info("task=%s %r: paused until %s, resumed", task.id, task.name, task.paused_until.isoformat())
+                if task.job_id in self._jobs:
+                    self._sync_job(current)
+            self._next_pause_end = min(
+                (task.paused_until for task in self._tasks.values() if task.paused and task.paused_until),
+                default=None,
+            )
 
     def _remove_job(self, job_id: str) -> None:
         if job_id in self._jobs:
@@ -458,6 +536,9 @@ class SchedulerManager:
                     scheduled_for=run_time,
                     misfire_grace_seconds=task.misfire_grace_seconds,
                     catch_up=task.catch_up,
+                    jitter_seconds=task.jitter_seconds,
+                    blackouts=self._blackouts.get(task.id, ()),
+                    valid_until=task.valid_until,
                 )
                 for run_time in run_times
             )

@@ -16,17 +16,20 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from scheduler_app.exceptions import TaskInUse
 from scheduler_app.executors.registry import validate_config
 from scheduler_app.models import MAX_ID, ScheduledTask, TaskExecution
+from scheduler_app.schedules import InvalidSchedule
 from scheduler_app.selectors import workflows_using_task
 from scheduler_app.services import permissions
 from scheduler_app.services.executions import execution_enqueue
 from scheduler_app.services.permissions import Actor, Work, recorded_user
 from scheduler_app.services.state import schedule_touch
+from scheduler_app.triggers import UnknownCalendar, build_task_trigger, timing_of
 
 # Fields a caller may set; job_id, the audit fields and the timestamps are the service's business.
 EDITABLE_FIELDS: tuple[str, ...] = (
@@ -35,8 +38,17 @@ EDITABLE_FIELDS: tuple[str, ...] = (
     "cron_expression",
     "interval_seconds",
     "timezone",
+    "run_at",
+    "calendar",
+    "calendar_rule",
+    "calendar_n",
+    "event_calendar",
+    "valid_from",
+    "valid_until",
+    "jitter_seconds",
     "enabled",
     "paused",
+    "paused_until",
     "description",
     "config",
     "max_retries",
@@ -56,6 +68,8 @@ TASK_DELETE_STARTED_RUNS = _("The task has started runs (%(ids)s); terminate the
 TASK_DISABLE_USED_BY_WORKFLOW = _(
     "The task is a step of the enabled workflow(s) %(names)s; disable them or remove the task from them first."
 )
+TASK_RUN_AT_PASSED = _("The one-shot time has passed; choose a time in the future.")
+TASK_PAUSED_UNTIL_PASSED = _("Pause until a time in the future.")
 
 
 def _editable(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -90,6 +104,29 @@ def task_validate(*, task: ScheduledTask) -> None:
         config_errors = validate_config(task.task_type, task.config, task_id=task.pk)
         if config_errors:
             errors["config"] = config_errors
+    if not errors and task.is_scheduled:
+        # The trigger the scheduler will build, built here from the same fields and calendars.
+        try:
+            build_task_trigger(timing_of(task), start_date=timezone.now())
+        except UnknownCalendar as error:
+            errors["calendar"] = [str(error)]
+        except InvalidSchedule as error:
+            errors["cron_expression"] = [str(error)]
+    if errors:
+        raise ValidationError(errors)
+
+
+def _check_instants(task: ScheduledTask, *, before: ScheduledTask | None, enabling: bool = False) -> None:
+    """Times that must lie ahead when they are set: a one-shot time (when an enabled task gets it,
+    or is enabled with it; a run already recorded is never repeated) and "paused until"."""
+    now = timezone.now()
+    errors: dict[str, list[str]] = {}
+    run_at_set = before is None or before.run_at != task.run_at or enabling
+    if task.run_at is not None and task.enabled and run_at_set and task.run_at <= now:
+        errors["run_at"] = [gettext(TASK_RUN_AT_PASSED)]
+    until_set = before is None or before.paused_until != task.paused_until
+    if task.paused_until is not None and until_set and task.paused_until <= now:
+        errors["paused_until"] = [gettext(TASK_PAUSED_UNTIL_PASSED)]
     if errors:
         raise ValidationError(errors)
 
@@ -121,6 +158,7 @@ def task_create(*, data: Mapping[str, Any], user: Actor) -> ScheduledTask:
     task = ScheduledTask(**_editable(data), created_by=recorded_user(user), updated_by=recorded_user(user))
     permissions.task_work_check(actor=user, work=Work.of(task), before=None)
     task_validate(task=task)
+    _check_instants(task, before=None)
     _save(task)
     schedule_touch()
     return task
@@ -136,12 +174,16 @@ def task_update(*, task: ScheduledTask, data: Mapping[str, Any], user: Actor) ->
     permissions.TASK_CHANGE.check(user)
     fields = _editable(data)
     task = ScheduledTask.objects.select_for_update().get(pk=task.pk)
+    before = ScheduledTask(run_at=task.run_at, paused_until=task.paused_until)
     was_enabled, stored_work = task.enabled, Work.of(task)
     for name, value in fields.items():
         setattr(task, name, value)
+    if not task.paused and "paused_until" not in fields:
+        task.paused_until = None  # resuming ends a timed pause too
     task.updated_by = recorded_user(user)
     permissions.task_work_check(actor=user, work=Work.of(task), before=stored_work)
     task_validate(task=task)
+    _check_instants(task, before=before, enabling=task.enabled and not was_enabled)
     if was_enabled and not task.enabled:
         _refuse_if_enabled_workflows_use(task, TASK_DISABLE_USED_BY_WORKFLOW)
     _save(task)
@@ -167,11 +209,17 @@ def task_delete(*, task: ScheduledTask, user: Actor) -> None:
     schedule_touch()
 
 
-def _task_set_flag(*, task: ScheduledTask, field: str, value: bool, user: Actor) -> ScheduledTask:
+def _task_set_flag(
+    *, task: ScheduledTask, field: str, value: bool, user: Actor, paused_until: datetime | None = None
+) -> ScheduledTask:
     permissions.TASK_CHANGE.check(user)
     with transaction.atomic():
         task = ScheduledTask.objects.select_for_update().get(pk=task.pk)
-        if getattr(task, field) == value:
+        before = ScheduledTask(run_at=task.run_at, paused_until=task.paused_until)
+        if field == "paused":
+            # Resuming ends a timed pause; pausing sets (or clears) its end.
+            task.paused_until = paused_until if value else None
+        if getattr(task, field) == value and task.paused_until == before.paused_until:
             return task  # idempotent: no write, no version bump
         setattr(task, field, value)
         task.updated_by = recorded_user(user)
@@ -182,7 +230,8 @@ def _task_set_flag(*, task: ScheduledTask, field: str, value: bool, user: Actor)
             # Turning a task on (enable, resume) must not start something invalid, e.g. a workflow whose
             # steps were disabled meanwhile. Turning it off is always allowed, even for a broken task.
             task_validate(task=task)
-        task.save(update_fields=[field, "updated_by", "updated_at"])
+        _check_instants(task, before=before, enabling=field == "enabled" and value)
+        task.save(update_fields=[field, "paused_until", "updated_by", "updated_at"])
         schedule_touch()
     return task
 
@@ -199,14 +248,35 @@ def task_disable(*, task: ScheduledTask, user: Actor) -> ScheduledTask:
     return _task_set_flag(task=task, field="enabled", value=False, user=user)
 
 
-def task_pause(*, task: ScheduledTask, user: Actor) -> ScheduledTask:
-    """Hold the schedule (idempotent; TASK_CHANGE); running executions are not affected."""
-    return _task_set_flag(task=task, field="paused", value=True, user=user)
+def task_pause(*, task: ScheduledTask, user: Actor, until: datetime | None = None) -> ScheduledTask:
+    """Hold the schedule (idempotent; TASK_CHANGE); running executions are not affected.
+
+    With `until` (in the future) the pause ends by itself: the scheduler process resumes the task
+    then (tasks_resume_expired), and occurrences from that instant on run. Pausing again replaces
+    the end (None: paused until resumed by hand).
+    """
+    return _task_set_flag(task=task, field="paused", value=True, user=user, paused_until=until)
 
 
 def task_resume(*, task: ScheduledTask, user: Actor) -> ScheduledTask:
-    """Release a paused schedule (idempotent; TASK_CHANGE); the task is validated again first."""
+    """Release a paused schedule (idempotent; TASK_CHANGE), a timed pause too; the task is validated again first."""
     return _task_set_flag(task=task, field="paused", value=False, user=user)
+
+
+@transaction.atomic
+def tasks_resume_expired(*, task_ids: Iterable[int], now: datetime | None = None) -> list[int]:
+    """Resume the tasks among `task_ids` whose timed pause has ended (paused_until <= now); returns
+    their ids. The scheduler process calls it when the time comes; one conditional UPDATE, so a
+    task paused again meanwhile (or resumed by hand) is left as it is."""
+    now = now or timezone.now()
+    expired = ScheduledTask.objects.select_for_update().filter(
+        pk__in=list(task_ids), paused=True, paused_until__lte=now
+    )
+    ids = sorted(expired.values_list("pk", flat=True))
+    if ids:
+        ScheduledTask.objects.filter(pk__in=ids).update(paused=False, paused_until=None, updated_at=now)
+        schedule_touch()
+    return ids
 
 
 def _copy_name(name: str) -> str:
@@ -227,7 +297,7 @@ def task_copy(*, task: ScheduledTask, user: Actor) -> ScheduledTask:
     """
     permissions.TASK_COPY.check(user)
     fields = {name: getattr(task, name) for name in EDITABLE_FIELDS}
-    fields.update(name=_copy_name(task.name), enabled=False, paused=False)
+    fields.update(name=_copy_name(task.name), enabled=False, paused=False, paused_until=None)
     return task_create(data=fields, user=user)
 
 

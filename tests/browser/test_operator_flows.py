@@ -140,3 +140,25 @@ def test_dashboard_chart_and_workflow_graph(admin_login, live_server):
     page.select_option("tr[data-index='1'] .zq-step-deps", [])
     page.wait_for_function(f"() => {cy}.edges().length === 0")
     assert json.loads(page.input_value("#id_config"))["tasks"][1]["dependencies"] == []
+
+
+def test_the_preview_follows_the_chosen_calendar_and_lists_its_holidays(admin_login, live_server):
+    from tests.factories import CalendarFactory
+
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    CalendarFactory(name="Ops", weekdays="*", days=[(tomorrow, "closed", "Maintenance")])
+    page = admin_login(ADD)
+    page.fill("#id_name", "calendar-task")
+    page.fill("#id_cron_expression", "0 3 * * *")
+    page.wait_for_function("() => document.querySelectorAll('#zq-schedule-preview .zq-preview__runs li').length === 5")
+    page.select_option("#id_calendar", label="Ops")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#zq-schedule-preview .zq-preview__removed li').length === 1"
+    )
+    assert page.inner_text("#zq-schedule-preview .zq-preview__description") == "At 03:00, only on open days of Ops"
+    removed = page.inner_text("#zq-schedule-preview .zq-preview__removed")
+    assert f"{tomorrow.isoformat()} 03:00:00 +08:00" in removed
+    assert "Ops is closed: Maintenance" in removed
+    assert page.is_visible("#zq-schedule-preview .zq-preview__removed-heading")
+    runs = page.locator("#zq-schedule-preview .zq-preview__runs li").all_inner_texts()
+    assert f"{tomorrow.isoformat()} 03:00" not in " ".join(runs)

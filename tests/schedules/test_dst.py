@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scheduler_app.schedules import MACROS, CrontabTrigger, dst_owed_run, next_fire_times, parse_cron
+from scheduler_app.schedules import MACROS, CrontabTrigger, dst_gap_skips, dst_owed_run, next_fire_times, parse_cron
 from tests.schedules.walk import fires_between, runs_on
 
 NEW_YORK = "America/New_York"
@@ -340,3 +340,30 @@ def test_every_transition_matches_debians_main_loop(zone_name, year):
             assert our_runs(expression, zone, start, end) == expected, (expression, str(instant))
             compared += len(expected)
     assert compared > 500
+
+
+@pytest.mark.parametrize(
+    ("cron", "expected"),
+    [
+        ("0 * * * *", [datetime(2024, 3, 10, 2, 0)]),  # a wildcard job: 02:00 never existed, no run
+        ("*/20 * * * *", [datetime(2024, 3, 10, 2, 0), datetime(2024, 3, 10, 2, 20), datetime(2024, 3, 10, 2, 40)]),
+        ("30 2 * * *", []),  # a fixed-time job owes its run instead (dst_owed_run)
+    ],
+)
+def test_the_wall_times_a_wildcard_job_loses_in_a_spring_gap(cron, expected):
+    skipped = dst_gap_skips(
+        cron_expression=cron,
+        timezone="America/New_York",
+        after=datetime(2024, 3, 9, tzinfo=UTC),
+        until=datetime(2024, 3, 12, tzinfo=UTC),
+    )
+    assert skipped == expected
+    assert (
+        dst_gap_skips(
+            cron_expression=cron,
+            timezone="America/New_York",
+            after=datetime(2024, 11, 1, tzinfo=UTC),
+            until=datetime(2024, 11, 5, tzinfo=UTC),
+        )
+        == []
+    )  # autumn repeats an hour: nothing is lost

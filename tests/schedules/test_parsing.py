@@ -187,3 +187,24 @@ class TestNeverFires:
     )
     def test_rare_but_possible_dates_are_accepted(self, expression):
         assert parse_cron(expression)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("1-5", {1, 2, 3, 4, 5}), ("sat,sun", {0, 6}), ("7", {0}), ("*", {0, 1, 2, 3, 4, 5, 6}), ("", set())],
+)
+def test_weekdays_of_a_calendar_are_read_like_the_day_of_week_field(text, expected):
+    from scheduler_app.schedules import parse_weekdays
+
+    assert parse_weekdays(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"), [("1-8", "out of range"), ("1 2", "without blanks"), ("mon-", "not a number")]
+)
+def test_bad_weekdays_name_the_field(text, message):
+    from scheduler_app.schedules import InvalidSchedule, parse_weekdays
+
+    with pytest.raises(InvalidSchedule, match="day of week") as error:
+        parse_weekdays(text)
+    assert message in str(error.value)

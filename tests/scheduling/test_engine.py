@@ -153,3 +153,27 @@ def test_load_takes_the_next_run_time_from_the_column_and_a_change_writes_the_wh
     assert DjangoJob.objects.get(id="job").next_run_time is None
     other.load()
     assert other.lookup_job("job").next_run_time is None
+
+
+def test_a_trigger_without_more_fire_times_parks_its_job_instead_of_removing_it():
+    from scheduler_app.triggers import OneShotTrigger
+
+    batches = []
+    store = TaskJobStore()
+    scheduler = GuardedBackgroundScheduler(
+        jobstores={"default": store}, executors={"default": OccurrenceExecutor(batches.append)}, timezone=UTC
+    )
+    scheduler.clock = lambda: START
+    store.start(scheduler, "default")
+    scheduler._executors["default"].start(scheduler, "default")
+    job = make_job(store, "once", START)
+    job._modify(trigger=OneShotTrigger(START))
+    store.add_job(job)
+    scheduler._round()
+    scheduler._executors["default"].end_round()
+    assert [[(fired.id, times) for fired, times in batch] for batch in batches] == [[("once", [START])]]
+    parked = store.lookup_job("once")
+    assert parked is not None  # still mirrors its task
+    assert parked.next_run_time is None
+    store.flush()
+    assert DjangoJob.objects.get(id="once").next_run_time is None

@@ -246,3 +246,42 @@ def test_a_broken_trigger_is_reported_and_others_keep_firing(scheduler):
     broken.refresh_from_db()
     assert "Unknown timezone" in broken.schedule_error
     assert "has no working trigger" in process.output()
+
+
+def test_a_timed_pause_ends_by_itself_through_the_services(scheduler):
+    from scheduler_app.models import SchedulerState
+    from scheduler_app.services.tasks import task_pause
+
+    task = ScheduledTaskFactory(interval_seconds=1, config=QUICK)
+    until = timezone.now() + timedelta(seconds=3)
+    task_pause(task=task, user=SYSTEM, until=until)
+    process = scheduler()
+    version = SchedulerState.objects.get(pk=1).schedule_version
+    wait_for(lambda: DjangoJob.objects.filter(id=task.job_id, next_run_time=None).exists(), 2, message="paused job")
+    assert not runs_of(task)
+    first = wait_for(lambda: runs_of(task, status="success"), 15, message="a run after the pause")[0]
+    task.refresh_from_db()
+    assert (task.paused, task.paused_until) == (False, None)
+    assert SchedulerState.objects.get(pk=1).schedule_version > version  # resumed through the services
+    # From the end of the pause on: the first occurrence at or after it, nothing before it.
+    assert until <= first.scheduled_for < until + timedelta(seconds=1)
+    assert lateness(first) < 0.5
+    assert all(run.scheduled_for >= until for run in runs_of(task))
+    assert f"task={task.pk} {task.name!r}: paused until" in process.output()
+
+
+def test_a_trading_day_task_does_not_fire_on_a_holiday(scheduler):
+    from datetime import date
+
+    from tests.factories import CalendarFactory
+
+    holiday = CalendarFactory(name="SSE", days=[date(2026, 11, 24)])  # Tuesday
+    task = ScheduledTaskFactory(
+        interval_seconds=None, cron_expression="30 18 * * *", timezone="Asia/Shanghai", calendar=holiday, config=QUICK
+    )
+    scheduler(clock="2026-11-23T10:29:58+00:00")  # Monday 18:29:58 in Shanghai
+    run = wait_for(lambda: runs_of(task, status="success"), 10, message="Monday's run")[0]
+    assert run.scheduled_for == datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
+    wednesday = datetime(2026, 11, 25, 10, 30, tzinfo=UTC)  # Tuesday is not an occurrence at all
+    wait_for(lambda: next_run_time(task) == wednesday, 2, message="the next run on Wednesday")
+    assert len(runs_of(task)) == 1  # nothing recorded for the holiday: not due, not skipped

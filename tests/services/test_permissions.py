@@ -8,6 +8,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.utils import translation
 
+from scheduler_app.calendars import calendar_sources_publish
 from scheduler_app.exceptions import PermissionDenied, SchedulerError
 from scheduler_app.models import TaskExecution
 from scheduler_app.services import executions as execution_services
@@ -196,6 +197,7 @@ def test_the_system_may_do_what_no_user_may():
     assert task.created_by is None
     execution = task_services.task_trigger(task=task, user=SYSTEM)
     assert execution.triggered_by is None
+    calendar_sources_publish()  # the trading-day demo task needs the SSE calendar
     assert set(demo_tasks_create(user=SYSTEM).created) == {*DEMO_TASKS, *DEMO_WORKFLOWS}
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
 
 from scheduler_app.exceptions import RunActive, TaskInUse
 from scheduler_app.executors.common import CONFIG_NEEDS_ACTION
@@ -26,8 +27,9 @@ from scheduler_app.services.tasks import (
     task_resume,
     task_trigger,
     task_update,
+    tasks_resume_expired,
 )
-from tests.factories import ScheduledTaskFactory, TaskExecutionFactory, operator_user
+from tests.factories import CalendarFactory, ScheduledTaskFactory, TaskExecutionFactory, operator_user
 
 NOW = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
 Status = TaskExecution.Status
@@ -366,3 +368,107 @@ class TestScheduleVersion:
             schedule_touch()
         assert len(callbacks) == 1
         assert version() == 1
+
+
+@pytest.mark.django_db
+class TestTiming:
+    """One-shot times, calendar rules, validity windows, jitter and timed pauses, checked at save by the
+    model, the trigger the scheduler will build, and the times that must lie ahead."""
+
+    def test_a_calendar_rule_is_checked_like_the_trigger_checks_it(self, user):
+        calendar = CalendarFactory(name="SSE")
+        task = task_create(
+            data=valid_data(cron_expression="0 9 * * *", calendar=calendar, calendar_rule="nth_of_month", calendar_n=1),
+            user=user,
+        )
+        assert (task.calendar, task.calendar_rule, task.calendar_n) == (calendar, "nth_of_month", 1)
+        for data, field in [
+            ({"calendar": calendar, "calendar_rule": "nth_of_month"}, "calendar_n"),
+            ({"calendar": calendar, "calendar_rule": "nth_of_week", "calendar_n": 9}, "calendar_n"),
+            ({"calendar": calendar, "calendar_rule": "after_event", "calendar_n": 1}, "event_calendar"),
+            ({"calendar_rule": "last_of_month", "calendar_n": 1}, "calendar"),
+            ({"calendar": calendar, "cron_expression": None, "run_at": NOW.replace(year=2099)}, "calendar"),
+        ]:
+            with pytest.raises(ValidationError) as error:
+                task_create(data=valid_data(name=f"bad-{field}", **data), user=user)
+            assert field in error.value.message_dict, (data, error.value.message_dict)
+
+    def test_a_one_shot_task_runs_at_a_time_ahead(self, user):
+        run_at = timezone.now() + timedelta(hours=2)
+        task = task_create(data=valid_data(cron_expression=None, run_at=run_at), user=user)
+        assert task.run_at == run_at
+        with pytest.raises(ValidationError) as error:
+            task_create(data=valid_data(name="late", cron_expression=None, run_at=timezone.now()), user=user)
+        assert error.value.message_dict["run_at"] == ["The one-shot time has passed; choose a time in the future."]
+        with pytest.raises(ValidationError) as error:
+            task_create(data=valid_data(name="both", run_at=run_at), user=user)
+        assert "run_at" in error.value.message_dict
+        with pytest.raises(ValidationError) as error:
+            task_create(
+                data=valid_data(name="bounded", cron_expression=None, run_at=run_at, valid_until=run_at), user=user
+            )
+        assert "run_at" in error.value.message_dict
+
+    def test_a_one_shot_task_that_ran_can_be_edited_and_copied(self, user):
+        task = ScheduledTaskFactory(interval_seconds=None, run_at=timezone.now() - timedelta(days=1))
+        task_update(task=task, data={"description": "ran yesterday"}, user=user)  # its time did not change
+        copy = task_copy(task=task, user=user)
+        assert (copy.enabled, copy.run_at) == (False, task.run_at)
+        with pytest.raises(ValidationError):
+            task_enable(task=copy, user=user)  # enabling it with its time passed would run it at once
+
+    def test_validity_window_and_jitter_bounds(self, user):
+        start = timezone.now()
+        with pytest.raises(ValidationError) as error:
+            task_create(data=valid_data(valid_from=start, valid_until=start), user=user)
+        assert "valid_until" in error.value.message_dict
+        with pytest.raises(ValidationError) as error:
+            task_create(data=valid_data(jitter_seconds=3601), user=user)
+        assert "jitter_seconds" in error.value.message_dict
+        task = task_create(
+            data=valid_data(valid_from=start, valid_until=start + timedelta(days=1), jitter_seconds=60), user=user
+        )
+        assert task.jitter_seconds == 60
+        with pytest.raises(ValidationError) as error:
+            task_create(
+                data=valid_data(name="piles", cron_expression=None, interval_seconds=60, jitter_seconds=60), user=user
+            )
+        assert error.value.message_dict["jitter_seconds"] == ["The jitter must be shorter than the interval."]
+
+    def test_pause_until_a_time_ahead_and_resume_clears_it(self, user, django_capture_on_commit_callbacks):
+        task = ScheduledTaskFactory()
+        until = timezone.now() + timedelta(hours=1)
+        with django_capture_on_commit_callbacks(execute=True):
+            task = task_pause(task=task, user=user, until=until)
+        assert (task.paused, task.paused_until) == (True, until)
+        assert version() == 1
+        with pytest.raises(ValidationError) as error:
+            task_pause(task=task, user=user, until=timezone.now() - timedelta(seconds=1))
+        assert error.value.message_dict["paused_until"] == ["Pause until a time in the future."]
+        task = task_pause(task=task, user=user)  # paused until resumed by hand, now
+        assert (task.paused, task.paused_until) == (True, None)
+        task = task_pause(task=task, user=user, until=until)
+        task = task_resume(task=task, user=user)
+        assert (task.paused, task.paused_until) == (False, None)
+        with pytest.raises(ValidationError) as error:
+            task_update(task=task, data={"paused_until": until}, user=user)  # not paused
+        assert "paused_until" in error.value.message_dict
+
+    def test_the_scheduler_resumes_only_the_pauses_that_ended(self, django_capture_on_commit_callbacks):
+        ended = ScheduledTaskFactory(paused=True, paused_until=NOW)
+        later = ScheduledTaskFactory(paused=True, paused_until=NOW + timedelta(hours=1))
+        untimed = ScheduledTaskFactory(paused=True)
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            resumed = tasks_resume_expired(task_ids=[ended.pk, later.pk, untimed.pk], now=NOW + timedelta(seconds=1))
+        assert resumed == [ended.pk]
+        assert len(callbacks) == 1
+        assert version() == 1
+        states = dict(ScheduledTask.objects.values_list("pk", "paused"))
+        assert states == {ended.pk: False, later.pk: True, untimed.pk: True}
+        assert ScheduledTask.objects.get(pk=ended.pk).paused_until is None
+        assert tasks_resume_expired(task_ids=[ended.pk], now=NOW + timedelta(seconds=2)) == []
+
+    def test_copy_is_not_paused(self, user):
+        task = ScheduledTaskFactory(paused=True, paused_until=timezone.now() + timedelta(hours=1), jitter_seconds=5)
+        copy = task_copy(task=task, user=user)
+        assert (copy.paused, copy.paused_until, copy.jitter_seconds) == (False, None, 5)

@@ -82,3 +82,29 @@ def test_demo_admin_prints_password(rf):
     assert "username=admin password=s3cret-demo" in out.getvalue()
     # a login, as the admin's form makes it: the lockout backend needs the request
     assert authenticate(rf.post("/admin/login/"), username="admin", password="s3cret-demo").is_superuser
+
+
+def test_the_trading_day_task_runs_on_the_sample_calendar_and_its_preview_skips_the_spring_festival():
+    from datetime import UTC, datetime
+
+    from scheduler_app.models import BlackoutWindow, Calendar
+    from scheduler_app.selectors import task_next_runs
+
+    out = StringIO()
+    call_command("init_scheduler", stdout=out)
+    assert "calendar SSE published" in out.getvalue()
+    calendar = Calendar.objects.get(name="SSE")
+    assert calendar.source == "marketdata.trading_calendar"
+    task = ScheduledTask.objects.get(name="交易日16:30-同步日线数据")
+    assert (task.cron_expression, task.calendar, task.calendar_rule) == ("30 16 * * *", calendar, "open_days")
+    answer = task_next_runs(task=task, count=5, now=datetime(2024, 2, 5, tzinfo=UTC))
+    assert answer["description"] == "At 16:30, only on open days of SSE"
+    assert answer["next_runs"][-1].isoformat() == "2024-02-19T16:30:00+08:00"
+    removed = [entry["planned"].date().isoformat() for entry in answer["removed"]]
+    assert removed == ["2024-02-09", "2024-02-12", "2024-02-13", "2024-02-14", "2024-02-15", "2024-02-16"]
+    window = BlackoutWindow.objects.get(name="午间休市（示例）")
+    assert (window.enabled, window.action, window.calendar) == (False, "defer", calendar)
+    again = StringIO()
+    call_command("init_scheduler", stdout=again)
+    assert "calendar SSE published" not in again.getvalue()  # the same days: nothing published anew
+    assert BlackoutWindow.objects.count() == 1

@@ -9,6 +9,7 @@ from scheduler_app.conf import scheduler_settings
 from scheduler_app.executors.sandbox import harden_scheduler_process
 from scheduler_app.scheduling.engine import reuse_connections
 from scheduler_app.scheduling.manager import SchedulerManager
+from scheduler_app.services.tasks import tasks_resume_expired
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
@@ -45,7 +46,11 @@ class Command(BaseCommand):
             if options[name] is not None and options[name] <= 0:
                 raise CommandError(f"--{name.replace('_', '-')} must be positive")
         reuse_connections(scheduler_settings.CONN_MAX_AGE)
-        manager = SchedulerManager(pool_size=options["pool_size"], poll_seconds=options["poll_seconds"])
+        manager = SchedulerManager(
+            pool_size=options["pool_size"],
+            poll_seconds=options["poll_seconds"],
+            resume_paused=tasks_resume_expired,  # timed pauses end through the services
+        )
         stop_reason = []
 
         def request_stop(signum, _frame) -> None:

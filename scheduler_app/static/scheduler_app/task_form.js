@@ -58,50 +58,127 @@
     box: null,
     serial: 0,
 
-    show: function (description, runs, error) {
+    list: function (selector, items, render) {
+      var list = this.box.querySelector(selector);
+      list.innerHTML = "";
+      (items || []).forEach(function (item) { list.appendChild(render(item)); });
+      return list;
+    },
+
+    /* One run: its time in the task's zone, the viewer's when it differs, and what moved it. */
+    runItem: function (run) {
+      var item = document.createElement("li");
+      var at = typeof run === "string" ? run : run.at;
+      item.textContent = formatRun(at);
+      if (typeof run === "string") { return item; }
+      if (run.at_viewer && offsetOf(run.at_viewer) !== offsetOf(at)) {
+        var viewer = document.createElement("span");
+        viewer.className = "zq-preview__viewer";
+        viewer.textContent = " = " + formatRun(run.at_viewer);
+        item.appendChild(viewer);
+      }
+      if (run.note) {
+        var note = document.createElement("span");
+        note.className = "zq-preview__note " + (run.marks || []).map(function (mark) { return "zq-mark--" + mark; }).join(" ");
+        note.textContent = " " + run.note;
+        item.appendChild(note);
+      }
+      return item;
+    },
+
+    show: function (answer, error) {
       var box = this.box;
-      box.querySelector(".zq-preview__description").textContent = description || "";
+      answer = answer || {};
+      box.querySelector(".zq-preview__description").textContent = answer.description || "";
       var errorBox = box.querySelector(".zq-preview__error");
       errorBox.textContent = error || "";
       errorBox.hidden = !error;
-      var list = box.querySelector(".zq-preview__runs");
-      list.innerHTML = "";
-      (runs || []).forEach(function (run) {
+      var runs = answer.runs && answer.runs.length ? answer.runs : (answer.next_runs || []);
+      this.list(".zq-preview__runs", runs, this.runItem);
+      box.querySelector(".zq-preview__heading").hidden = !runs.length;
+      var removed = answer.removed || [];
+      this.list(".zq-preview__removed", removed, function (entry) {
         var item = document.createElement("li");
-        item.textContent = formatRun(run);
-        list.appendChild(item);
+        item.textContent = formatRun(entry.planned) + " — " + entry.reason;
+        return item;
       });
-      box.querySelector(".zq-preview__heading").hidden = !(runs && runs.length);
+      var removedHeading = box.querySelector(".zq-preview__removed-heading");
+      if (removedHeading) { removedHeading.hidden = !removed.length; }
+      this.list(".zq-preview__notes", answer.notes || [], function (text) {
+        var item = document.createElement("li");
+        item.textContent = text;
+        return item;
+      });
       box.classList.remove("zq-is-loading");
     },
 
     refresh: function () {
       if (!preview.box) { return; }
-      if (taskType() === "manual_task") { preview.show(text.manual, [], ""); return; }
-      var cron = ($("id_cron_expression") || {}).value || "";
-      var interval = (($("id_interval_seconds") || {}).value || "").trim();
-      var zone = (($("id_timezone") || {}).value || "").trim();
-      if (!cron.trim() && !interval) { preview.show(text.needSchedule, [], ""); return; }
+      if (taskType() === "manual_task") { preview.show({ description: text.manual }, ""); return; }
+      var cron = value("id_cron_expression");
+      var interval = value("id_interval_seconds");
+      var runAt = splitDateTime("id_run_at");
+      if (!cron && !interval && !runAt) { preview.show({ description: text.needSchedule }, ""); return; }
       if (!config.previewUrl) { return; }
-      var body = { count: config.count, timezone: zone || null };
-      if (cron.trim()) { body.cron_expression = cron; }
+      var body = { count: config.count, timezone: value("id_timezone") || null };
+      if (cron) { body.cron_expression = cron; }
       if (interval) { body.interval_seconds = /^\d+$/.test(interval) ? Number(interval) : interval; }
+      if (runAt) { body.run_at = runAt; }
+      var calendar = selectedName("id_calendar");
+      if (calendar) {
+        body.calendar = calendar;
+        body.calendar_rule = value("id_calendar_rule") || null;
+        var n = value("id_calendar_n");
+        if (n) { body.calendar_n = /^\d+$/.test(n) ? Number(n) : n; }
+        var events = selectedName("id_event_calendar");
+        if (events) { body.event_calendar = events; }
+      }
+      var validFrom = splitDateTime("id_valid_from");
+      var validUntil = splitDateTime("id_valid_until");
+      if (validFrom) { body.valid_from = validFrom; }
+      if (validUntil) { body.valid_until = validUntil; }
+      var jitter = value("id_jitter_seconds");
+      if (jitter && /^\d+$/.test(jitter)) { body.jitter_seconds = Number(jitter); }
+      var taskId = preview.box.getAttribute("data-task-id");
+      if (taskId) { body.task_id = Number(taskId); }
       var serial = ++preview.serial;
       preview.box.classList.add("zq-is-loading");
       postJson(config.previewUrl, body).then(function (answer) {
         if (serial !== preview.serial) { return; }  // an older answer arriving late
         if (answer.valid) {
-          preview.show(answer.description, answer.next_runs, "");
+          preview.show(answer, "");
         } else {
           var messages = [];
           Object.keys(answer.errors || {}).forEach(function (field) {
             messages = messages.concat(answer.errors[field]);
           });
-          preview.show("", [], messages.join(" ") || answer.detail || "?");
+          preview.show({}, messages.join(" ") || answer.detail || "?");
         }
       }).catch(function () { preview.box.classList.remove("zq-is-loading"); });
     },
   };
+
+  function value(id) { return ((($(id) || {}).value) || "").trim(); }
+
+  /* The admin's split date and time inputs (id_x_0, id_x_1) as one local ISO text, or "". */
+  function splitDateTime(id) {
+    var day = value(id + "_0");
+    if (!day) { return value(id); }
+    var clock = value(id + "_1") || "00:00:00";
+    return day + "T" + clock;
+  }
+
+  /* A calendar select's chosen calendar, by its name (the API takes names). */
+  function selectedName(id) {
+    var select = $(id);
+    if (!select || !select.value || select.selectedIndex < 0) { return ""; }
+    return select.options[select.selectedIndex].text;
+  }
+
+  function offsetOf(iso) {
+    var match = /(Z|[+-]\d{2}:\d{2})$/.exec(iso || "");
+    return match ? (match[1] === "Z" ? "+00:00" : match[1]) : "";
+  }
 
   /* "2025-01-06T18:00:00+08:00" -> "2025-01-06 18:00:00 +08:00 Mon", as the server renders it. */
   function formatRun(iso) {
@@ -351,7 +428,11 @@
     preview.box = $("zq-schedule-preview");
     var hasEditor = workflow.init();
     var refresh = debounce(preview.refresh, 300);
-    ["id_cron_expression", "id_interval_seconds", "id_timezone"].forEach(function (id) {
+    [
+      "id_cron_expression", "id_interval_seconds", "id_timezone", "id_run_at_0", "id_run_at_1", "id_calendar",
+      "id_calendar_rule", "id_calendar_n", "id_event_calendar", "id_valid_from_0", "id_valid_from_1",
+      "id_valid_until_0", "id_valid_until_1", "id_jitter_seconds",
+    ].forEach(function (id) {
       var input = $(id);
       if (input) { input.addEventListener("input", refresh); input.addEventListener("change", refresh); }
     });
