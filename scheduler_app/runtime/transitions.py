@@ -539,3 +539,30 @@ def execution_orphan(*, execution: TaskExecution, reason: str, now: datetime | N
     if ended:
         logger.warning("terminated execution=#%s task=%s: %s", execution.pk, execution.task_id, reason)
     return bool(ended)
+
+
+# --------------------------------------------------------------------------- deleting history
+
+
+def executions_delete(*, execution_ids: Sequence[int]) -> int:
+    """Delete finished runs (retention): rows in an active state are never deleted, whatever is asked.
+
+    Runs that named a deleted row as their parent keep existing with no parent (the field's
+    on_delete=SET_NULL), in the same transaction. The delete is one statement by primary key,
+    without loading the rows (Django's delete() would read every result and output tail only to
+    find nothing to cascade). Returns the number of rows deleted.
+    """
+    if not execution_ids:
+        return 0
+    with transaction.atomic():
+        ids = list(
+            TaskExecution.objects.filter(pk__in=list(execution_ids), status__in=TaskExecution.TERMINAL_STATUSES)
+            .order_by()
+            .values_list("pk", flat=True)
+        )
+        if not ids:
+            return 0
+        TaskExecution.objects.filter(parent_id__in=ids).exclude(pk__in=ids).update(parent=None)
+        rows = TaskExecution.objects.filter(pk__in=ids, status__in=TaskExecution.TERMINAL_STATUSES)
+        deleted = rows._raw_delete(rows.db)
+    return deleted

@@ -1,0 +1,188 @@
+"""Retention: delete old runs in small batches, keeping what operators and the lifecycle still need.
+
+Rules (a task's `retention_days` / `retention_max_runs` override SCHEDULER_RETENTION_DAYS /
+SCHEDULER_RETENTION_PER_TASK; 0 turns a rule off):
+- **age**: a run that ended more than the task's days ago is deleted;
+- **count**: beyond the task's newest N runs, older runs are deleted;
+- always kept: active runs (pending, running, paused); each task's last success and last failure
+  (so its schedule status and "what went wrong last" survive); the parent of an active run (a
+  resume reads its checkpoint, a retried workflow reuses its succeeded steps); a workflow run
+  with an active step;
+- workflow steps go with their workflow run: they are deleted when it is, never on their own
+  (a step whose workflow run is gone counts as a run of its own);
+- a retry's parent is not kept for the retry's sake: each attempt carries its own error and
+  retry_count, and the kept row simply loses its parent link.
+
+Candidates are chosen by indexed queries (end_time for age, the task for count) a batch at a time
+and deleted by primary key in statements of at most SCHEDULER_RETENTION_BATCH_SIZE rows through
+runtime.transitions.executions_delete, so no statement holds its locks for long. Notification
+events older than SCHEDULER_NOTIFY_RETENTION_DAYS go the same way. The leader runs a pass every
+SCHEDULER_RETENTION_INTERVAL_SECONDS (scheduling/operations.py); `manage.py prune_executions`
+runs one at once (`--dry-run` counts without deleting).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from scheduler_app import selectors
+from scheduler_app.conf import scheduler_settings
+from scheduler_app.models import TaskExecution
+from scheduler_app.ops.events import events_prune
+from scheduler_app.runtime import transitions
+
+logger = logging.getLogger("scheduler_app.retention")
+
+AGE, COUNT = "age", "count"
+Trigger = TaskExecution.Trigger
+
+
+@dataclass
+class RetentionReport:
+    """What a pass deleted (or, dry, would delete): runs per task and rule, notification events."""
+
+    runs: Counter[tuple[int, str]] = field(default_factory=Counter)
+    notification_events: int = 0
+    statements: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.runs.values())
+
+    def per_task(self) -> dict[int, dict[str, int]]:
+        found: dict[int, dict[str, int]] = {}
+        for (task_id, rule), count in sorted(self.runs.items()):
+            found.setdefault(task_id, {AGE: 0, COUNT: 0})[rule] = count
+        return found
+
+
+class RetentionPass:
+    """One pass over the history in bounded steps; `step()` does one batch and says whether more remain."""
+
+    def __init__(self, *, now: datetime, dry_run: bool = False, batch_size: int | None = None) -> None:
+        self.now = now
+        self.dry_run = dry_run
+        self.batch_size = max(1, batch_size or scheduler_settings.RETENTION_BATCH_SIZE)
+        self.report = RetentionReport()
+        self.default_days = scheduler_settings.RETENTION_DAYS
+        self.default_count = scheduler_settings.RETENTION_PER_TASK
+        self.policies = selectors.retention_policies()
+        self._age_cursor: tuple[datetime | None, int] = (None, 0)
+        self._count_tasks = sorted(task_id for task_id in self.policies if self._keep_count(task_id))
+        self._count_cursor = 0
+        self._phases = [self._age_step, self._count_step, self._notifications_step]
+
+    # ------------------------------------------------------------------ policy
+
+    def _days(self, task_id: int) -> int:
+        days = self.policies.get(task_id, (None, None))[0]
+        return self.default_days if days is None else days
+
+    def _keep_count(self, task_id: int) -> int:
+        count = self.policies.get(task_id, (None, None))[1]
+        return self.default_count if count is None else count
+
+    def _too_old(self, row: dict[str, Any]) -> bool:
+        days = self._days(row["task_id"])
+        return days > 0 and row["end_time"] is not None and row["end_time"] < self.now - timedelta(days=days)
+
+    # ------------------------------------------------------------------ steps
+
+    def step(self) -> bool:
+        """Delete (or count) one batch; False once the pass is complete."""
+        while self._phases:
+            if self._phases[0]():
+                return True
+            self._phases.pop(0)
+        return False
+
+    def run(self) -> RetentionReport:
+        while self.step():
+            pass
+        return self.report
+
+    def _age_step(self) -> bool:
+        ages = [days for days in [self.default_days, *(self._days(task_id) for task_id in self.policies)] if days > 0]
+        if not ages:
+            return False
+        before = self.now - timedelta(days=min(ages))
+        end_time, execution_id = self._age_cursor
+        rows = selectors.finished_runs_before(
+            before=before, end_time=end_time, execution_id=execution_id, limit=self.batch_size
+        )
+        if not rows:
+            return False
+        self._age_cursor = (rows[-1]["end_time"], rows[-1]["id"])
+        self._delete([row for row in rows if self._too_old(row)], rule=AGE)
+        return len(rows) == self.batch_size
+
+    def _count_step(self) -> bool:
+        while self._count_tasks:
+            task_id = self._count_tasks[0]
+            beyond = selectors.run_id_beyond_count(task_id=task_id, keep=self._keep_count(task_id))
+            rows = (
+                selectors.runs_of_task_up_to(
+                    task_id=task_id, up_to_id=beyond, after_id=self._count_cursor, limit=self.batch_size
+                )
+                if beyond is not None
+                else []
+            )
+            if len(rows) < self.batch_size:
+                self._count_tasks.pop(0)
+                self._count_cursor = 0
+            else:
+                self._count_cursor = rows[-1]["id"]
+            if rows:
+                # Rows the age rule took already (or, dry, counted already) are not counted twice.
+                self._delete([row for row in rows if not self._too_old(row)], rule=COUNT)
+                return True
+        return False
+
+    def _notifications_step(self) -> bool:
+        days = scheduler_settings.NOTIFY_RETENTION_DAYS
+        if days <= 0:
+            return False
+        before = self.now - timedelta(days=days)
+        if self.dry_run:
+            self.report.notification_events = selectors.notification_events_count_before(before=before)
+            return False
+        ids = selectors.notification_events_before(before=before, limit=self.batch_size)
+        if not ids:
+            return False
+        self.report.notification_events += events_prune(event_ids=ids)
+        self.report.statements += 1
+        return len(ids) == self.batch_size
+
+    # ------------------------------------------------------------------ the rules that keep rows
+
+    def _delete(self, rows: list[dict[str, Any]], *, rule: str) -> None:
+        rows = [row for row in rows if row["status"] in TaskExecution.TERMINAL_STATUSES]
+        if not rows:
+            return
+        steps_with_parent = [row for row in rows if row["trigger"] == Trigger.WORKFLOW and row["parent_id"]]
+        living_parents = selectors.existing_execution_ids(execution_ids={row["parent_id"] for row in steps_with_parent})
+        rows = [row for row in rows if not (row["trigger"] == Trigger.WORKFLOW and row["parent_id"] in living_parents)]
+        protected = selectors.last_success_and_failure_ids(task_ids={row["task_id"] for row in rows})
+        protected |= selectors.parents_of_active_runs()
+        chosen = {row["id"]: row["task_id"] for row in rows if row["id"] not in protected}
+        steps = selectors.workflow_steps_of(execution_ids=list(chosen))
+        busy = {parent for _id, parent, status, _task in steps if status in TaskExecution.ACTIVE_STATUSES}
+        victims = [(pk, task_id) for pk, task_id in chosen.items() if pk not in busy]
+        victims += [(pk, task_id) for pk, parent, _status, task_id in steps if parent not in busy]
+        self.report.runs.update((task_id, rule) for _pk, task_id in victims)
+        if self.dry_run:
+            return
+        ids = [pk for pk, _task_id in victims]
+        for start in range(0, len(ids), self.batch_size):
+            deleted = transitions.executions_delete(execution_ids=ids[start : start + self.batch_size])
+            self.report.statements += 1
+            logger.debug("retention (%s): deleted %s runs", rule, deleted)
+
+
+def retention_run(*, now: datetime, dry_run: bool = False, batch_size: int | None = None) -> RetentionReport:
+    """A whole pass at once (the management command; the leader steps through one)."""
+    return RetentionPass(now=now, dry_run=dry_run, batch_size=batch_size).run()
