@@ -681,7 +681,8 @@ def metrics_counters() -> list[tuple[str, int, str, float]]:
 
 
 def metrics_runs_now(*, now: datetime) -> dict[str, int]:
-    """Active runs by state, handed-over ones, and pending runs that are due (the queue depth)."""
+    """Active runs by state, runs handed over to Celery and not started, and pending runs that are due
+    and wait for the dispatcher (the queue depth). Reads the active rows only (status index)."""
     active = dict(
         TaskExecution.objects.filter(status__in=TaskExecution.ACTIVE_STATUSES)
         .order_by()
@@ -689,8 +690,10 @@ def metrics_runs_now(*, now: datetime) -> dict[str, int]:
         .annotate(n=Count("pk"))
     )
     due = Q(scheduled_for__lte=now) | Q(trigger__in=IMMEDIATE_TRIGGERS)
-    pending_due = TaskExecution.objects.filter(due, status=Status.PENDING).count()
-    return {**{status: active.get(status, 0) for status in TaskExecution.ACTIVE_STATUSES}, "due": pending_due}
+    pending_due = TaskExecution.objects.filter(due, status=Status.PENDING, handover_queue="").count()
+    handed_over = TaskExecution.objects.filter(handed_over_filter()).count()
+    found = {status: active.get(status, 0) for status in TaskExecution.ACTIVE_STATUSES}
+    return {**found, "due": pending_due, "handed_over": handed_over}
 
 
 def metrics_outbox() -> dict[str, int]:

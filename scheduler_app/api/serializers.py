@@ -69,6 +69,8 @@ class TaskInputSerializer(serializers.Serializer):
     overlap_policy = serializers.ChoiceField(choices=ScheduledTask.OverlapPolicy.choices, required=False)
     misfire_grace_seconds = serializers.IntegerField(min_value=0, max_value=INT_MAX, required=False)
     catch_up = serializers.ChoiceField(choices=ScheduledTask.CatchUp.choices, required=False)
+    retention_days = serializers.IntegerField(min_value=0, max_value=INT_MAX, allow_null=True, required=False)
+    retention_max_runs = serializers.IntegerField(min_value=0, max_value=INT_MAX, allow_null=True, required=False)
 
     def validate_cron_expression(self, value: str | None) -> str | None:
         return value.strip() or None if isinstance(value, str) else value

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from scheduler_app.api import views
+from scheduler_app.api import metrics, views
 
 app_name = "api"
 
@@ -17,5 +17,6 @@ urlpatterns = [
     path("workflows/validate/", views.WorkflowValidateView.as_view(), name="workflow-validate"),
     path("schedules/preview/", views.SchedulePreviewView.as_view(), name="schedule-preview"),
     path("scheduler/status/", views.SchedulerStatusView.as_view(), name="scheduler-status"),
+    path("metrics/", metrics.MetricsView.as_view(), name="metrics"),
     *router.urls,
 ]
