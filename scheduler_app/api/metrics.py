@@ -171,6 +171,9 @@ class MetricsView(APIView):
 
     permission_classes = [MetricsAccess]
     renderer_classes = [JSONRenderer, PrometheusTextRenderer]
+    # Not throttled: scrapes come as often as Prometheus is configured to (several servers may share an
+    # address), a refused request costs no query, and the token is too long to guess.
+    throttle_classes: list = []
 
     @extend_schema(
         summary="Prometheus metrics (bearer SCHEDULER_METRICS_TOKEN, or the view permission on executions)",
