@@ -57,6 +57,11 @@ class NotificationSubscriptionAdmin(admin.ModelAdmin):
         ),
     ]
 
+    def formfield_for_dbfield(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name == "webhook_url":
+            kwargs["assume_scheme"] = "https"  # an address typed without a scheme is https, not http
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     @admin.display(description=_("sent to"))
     def target_column(self, subscription: NotificationSubscription) -> str:
         return subscription.target
