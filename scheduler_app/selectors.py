@@ -614,7 +614,7 @@ def retried_execution_ids(*, execution_ids: Collection[int]) -> set[int]:
     if not execution_ids:
         return set()
     retries = TaskExecution.objects.filter(parent_id__in=list(execution_ids), trigger=TaskExecution.Trigger.RETRY)
-    return set(retries.values_list("parent_id", flat=True))
+    return set(retries.order_by().values_list("parent_id", flat=True))
 
 
 def open_notification_events(*, kind: str, limit: int = 1000) -> list[NotificationEvent]:
@@ -759,7 +759,7 @@ def parents_of_active_runs() -> set[int]:
     """Runs an active run still needs: the run a resume reads its checkpoint from, the workflow run
     whose succeeded steps a retried workflow reuses, the workflow run of an active step."""
     rows = TaskExecution.objects.filter(status__in=TaskExecution.ACTIVE_STATUSES, parent_id__isnull=False)
-    return set(rows.values_list("parent_id", flat=True))
+    return set(rows.order_by().values_list("parent_id", flat=True))
 
 
 def workflow_steps_of(*, execution_ids: Collection[int]) -> list[tuple[int, int, str, int]]:
@@ -767,13 +767,13 @@ def workflow_steps_of(*, execution_ids: Collection[int]) -> list[tuple[int, int,
     if not execution_ids:
         return []
     rows = TaskExecution.objects.filter(parent_id__in=list(execution_ids), trigger=TaskExecution.Trigger.WORKFLOW)
-    return list(rows.values_list("id", "parent_id", "status", "task_id"))
+    return list(rows.order_by().values_list("id", "parent_id", "status", "task_id"))
 
 
 def existing_execution_ids(*, execution_ids: Collection[int]) -> set[int]:
     if not execution_ids:
         return set()
-    return set(TaskExecution.objects.filter(pk__in=list(execution_ids)).values_list("pk", flat=True))
+    return set(TaskExecution.objects.filter(pk__in=list(execution_ids)).order_by().values_list("pk", flat=True))
 
 
 def notification_events_before(*, before: datetime, limit: int) -> list[int]:

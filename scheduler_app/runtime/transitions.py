@@ -562,7 +562,13 @@ def executions_delete(*, execution_ids: Sequence[int]) -> int:
         )
         if not ids:
             return 0
-        TaskExecution.objects.filter(parent_id__in=ids).exclude(pk__in=ids).update(parent=None)
+        # Found by the parent index first (unordered: ORDER BY id would make MySQL walk the primary
+        # key), then updated by primary key.
+        deleting = set(ids)
+        children = TaskExecution.objects.filter(parent_id__in=ids).order_by().values_list("pk", flat=True)
+        orphaned = [pk for pk in children if pk not in deleting]
+        if orphaned:
+            TaskExecution.objects.filter(pk__in=orphaned).update(parent=None)
         rows = TaskExecution.objects.filter(pk__in=ids, status__in=TaskExecution.TERMINAL_STATUSES)
         deleted = rows._raw_delete(rows.db)
     return deleted
