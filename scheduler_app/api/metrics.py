@@ -16,7 +16,6 @@ runs, which is what that permission shows.
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +25,6 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from rest_framework.permissions import BasePermission
-from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -49,17 +47,6 @@ class MetricsAccess(BasePermission):
             return hmac.compare_digest(presented.strip().encode(), token.encode())
         user = request.user
         return bool(user and user.is_authenticated and user.has_perm(VIEW_EXECUTIONS))
-
-
-class PrometheusTextRenderer(BaseRenderer):
-    """Lets a client that accepts only text/plain be answered (errors as JSON text)."""
-
-    media_type = "text/plain"
-    format = "txt"
-    charset = "utf-8"
-
-    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
-        return data if isinstance(data, bytes) else json.dumps(data, default=str).encode()
 
 
 def _histogram(name: str, doc: str, values: dict[str, float], total: float, bounds: tuple[float, ...]) -> Metric:
@@ -170,7 +157,6 @@ class MetricsView(APIView):
     """GET metrics/: the Prometheus text format."""
 
     permission_classes = [MetricsAccess]
-    renderer_classes = [JSONRenderer, PrometheusTextRenderer]
     # Not throttled: scrapes come as often as Prometheus is configured to (several servers may share an
     # address), a refused request costs no query, and the token is too long to guess.
     throttle_classes: list = []
