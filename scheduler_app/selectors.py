@@ -680,6 +680,11 @@ def metrics_counters() -> list[tuple[str, int, str, float]]:
     return list(OperationsCounter.objects.values_list("name", "task_pk", "label", "value"))
 
 
+def all_task_names() -> dict[int, str]:
+    """Every task's name (rows per task: bounded by the tasks, not the runs)."""
+    return dict(ScheduledTask.objects.order_by().values_list("pk", "name"))
+
+
 def metrics_runs_now(*, now: datetime) -> dict[str, int]:
     """Active runs by state, runs handed over to Celery and not started, and pending runs that are due
     and wait for the dispatcher (the queue depth). Reads the active rows only (status index)."""

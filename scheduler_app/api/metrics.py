@@ -63,7 +63,7 @@ class SchedulerCollector:
 
     def collect(self) -> Iterator[Metric]:
         rows = selectors.metrics_counters()
-        names = selectors.task_names(task_ids={task_pk for name, task_pk, _l, _v in rows if name == counters.RUNS})
+        names = selectors.all_task_names()
         runs = CounterMetricFamily(
             f"{PREFIX}_runs", "Runs that ended, by task and final status.", labels=["task_id", "task", "status"]
         )

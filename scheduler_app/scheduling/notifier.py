@@ -57,6 +57,7 @@ P95_SAMPLE = 20
 P95_MIN_SAMPLE = 5
 P95_REFRESH_SECONDS = 300.0
 STATE_PK = 1
+REPORTED_MEMORY = 10_000
 
 
 @dataclass
@@ -110,8 +111,12 @@ class Notifier:
 
     def read_finished(self, *, now: datetime) -> tuple[int, bool]:
         """Read the next batch of finished runs past the watermark; returns (events, batch was full)."""
-        OperationsState.objects.get_or_create(pk=STATE_PK)
+        state, _created = OperationsState.objects.get_or_create(pk=STATE_PK)
         until = now - timedelta(seconds=FEED_SETTLE_SECONDS)
+        if state.feed_end_time is not None and not selectors.finished_runs_after(
+            end_time=state.feed_end_time, execution_id=state.feed_execution_id, until=until, limit=1
+        ):
+            return 0, False  # nothing new: no transaction (on SQLite it would take the write lock)
         with transaction.atomic():
             state = OperationsState.objects.select_for_update().get(pk=STATE_PK)
             if state.feed_end_time is None:
@@ -254,8 +259,15 @@ class Notifier:
             for draft in drafts
         ]
         recorded = events_record(drafts=drafts, now=now)
-        self._reported.update(draft.key for draft in drafts)
+        self._remember(drafts)
         return len(recorded)
+
+    def _remember(self, drafts: list[EventDraft]) -> None:
+        """Keys reported by this leader, so a condition that lasts is not looked up every turn; the
+        events' unique key is the rule, this only saves queries (hence the cap)."""
+        if len(self._reported) > REPORTED_MEMORY:
+            self._reported.clear()
+        self._reported.update(draft.key for draft in drafts)
 
     def _stuck_drafts(self, run: dict[str, Any], *, now: datetime) -> Iterable[EventDraft]:
         elapsed = _seconds(run["start_time"], now)
@@ -353,7 +365,7 @@ class Notifier:
                 )
             )
         recorded = events_record(drafts=drafts, now=now)
-        self._reported.update(draft.key for draft in drafts)
+        self._remember(drafts)
         return len(recorded)
 
     # ------------------------------------------------------------------ the scheduler itself
