@@ -1,7 +1,8 @@
 """Walk every route of the API namespace (from the URL resolver) as every role and check each answer.
 
 Roles: anonymous; a plain signed-in user (reads only); a user with only `run_scheduledtask` (runs
-and execution controls); a user with only `change_scheduledtask`; staff (everything). Authenticated
+and execution controls); a user with only `change_scheduledtask`; a user with only
+`view_taskexecution` (the metrics); staff (everything but the metrics). Authenticated
 roles use real token authentication. A route added without an entry in EXPECTED fails the test.
 """
 
@@ -20,6 +21,7 @@ from tests.api.conftest import user_with
 from tests.factories import ScheduledTaskFactory, TaskExecutionFactory
 
 READ, ADD, CHANGE, DELETE, RUN = "read", "add", "change", "delete", "run"
+METRICS = "metrics"  # the view permission on executions (or the metrics bearer token)
 OK, CREATED, ACCEPTED, NO_CONTENT, CONFLICT = 200, 201, 202, 204, 409
 
 # (url name, method) -> (what it needs, the answer staff gets in the world built below)
@@ -50,6 +52,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, int]] = {
     ("workflow-validate", "POST"): (READ, OK),
     ("schedule-preview", "POST"): (READ, OK),
     ("scheduler-status", "GET"): (READ, OK),
+    ("metrics", "GET"): (METRICS, OK),
 }
 # role -> model permissions it is given (None: not signed in)
 ROLES = {
@@ -57,9 +60,16 @@ ROLES = {
     "reader": (),
     "runner": ("run_scheduledtask",),
     "editor": ("change_scheduledtask",),
+    "watcher": ("view_taskexecution",),
     "staff": (),
 }
-ROLE_MAY = {"reader": set(), "runner": {RUN}, "editor": {CHANGE}, "staff": {ADD, CHANGE, DELETE, RUN}}
+ROLE_MAY = {
+    "reader": set(),
+    "runner": {RUN},
+    "editor": {CHANGE},
+    "watcher": {METRICS},
+    "staff": {ADD, CHANGE, DELETE, RUN},
+}
 
 
 def api_routes() -> list[tuple[str, str]]:
