@@ -8,7 +8,6 @@ from django.core.checks import Error, Tags, Warning, register
 from scheduler_app.conf import scheduler_settings
 from scheduler_app.schedules import InvalidSchedule, get_zone
 
-
 # Notifications, metrics and retention (scheduler_app/conf.py, "operations").
 POSITIVE_OPERATIONS_SETTINGS = (
     "NOTIFY_POLL_SECONDS",

@@ -742,22 +742,11 @@ def runs_of_task_up_to(*, task_id: int, up_to_id: int, after_id: int, limit: int
     return list(rows.values(*RETENTION_FIELDS)[:limit])
 
 
-def last_success_and_failure_ids(*, task_ids: Collection[int]) -> set[int]:
-    """Each task's newest success and newest failure: one index seek per task and status (MAX over
-    the task-and-status index)."""
-    if not task_ids:
-        return set()
-    rows = (
-        TaskExecution.objects.filter(task_id__in=list(task_ids), status__in=(Status.SUCCESS, *FAILURE_STATUSES))
-        .order_by()
-        .values_list("task_id", "status")
-        .annotate(last=Max("pk"))
-    )
-    newest: dict[tuple[int, bool], int] = {}
-    for task_id, status, last in rows:
-        key = (task_id, status == Status.SUCCESS)
-        newest[key] = max(newest.get(key, 0), last)
-    return set(newest.values())
+def has_newer_run(*, task_id: int, statuses: Collection[str], after_id: int) -> bool:
+    """Whether the task has a run in one of these states with an id above `after_id`: one index
+    dive on (task, status, id) (retention: is this the task's last success, or last failure?)."""
+    rows = TaskExecution.objects.filter(task_id=task_id, status__in=list(statuses), pk__gt=after_id)
+    return rows.order_by().exists()
 
 
 def parents_of_active_runs() -> set[int]:

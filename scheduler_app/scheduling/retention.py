@@ -39,6 +39,9 @@ logger = logging.getLogger("scheduler_app.retention")
 
 AGE, COUNT = "age", "count"
 Trigger = TaskExecution.Trigger
+# Each task keeps its last run of each kind: its last success and its last failure.
+KIND_STATUSES = {"success": (TaskExecution.Status.SUCCESS,), "failure": selectors.FAILURE_STATUSES}
+KEPT_KINDS = {status: kind for kind, statuses in KIND_STATUSES.items() for status in statuses}
 
 
 @dataclass
@@ -75,6 +78,7 @@ class RetentionPass:
         self._count_tasks = sorted(task_id for task_id in self.policies if self._keep_count(task_id))
         self._count_cursor = 0
         self._phases = [self._age_step, self._count_step, self._notifications_step]
+        self._newer_above: dict[tuple[int, str], int] = {}  # (task, kind) → a newer run exists above this id
 
     # ------------------------------------------------------------------ policy
 
@@ -159,6 +163,29 @@ class RetentionPass:
 
     # ------------------------------------------------------------------ the rules that keep rows
 
+    def _last_of_their_kind(self, rows: list[dict[str, Any]]) -> set[int]:
+        """The rows that are their task's last success or last failure.
+
+        Per task and kind, only the newest candidate can be the last; one index dive says whether a
+        newer one exists. What a dive found stays true for the rest of the pass (rows are only ever
+        added above), so older candidates need no second look.
+        """
+        newest: dict[tuple[int, str], int] = {}
+        for row in rows:
+            kind = KEPT_KINDS.get(row["status"])
+            if kind is not None:
+                key = (row["task_id"], kind)
+                newest[key] = max(newest.get(key, 0), row["id"])
+        last = set()
+        for (task_id, kind), candidate in newest.items():
+            if candidate <= self._newer_above.get((task_id, kind), 0):
+                continue
+            if selectors.has_newer_run(task_id=task_id, statuses=KIND_STATUSES[kind], after_id=candidate):
+                self._newer_above[(task_id, kind)] = candidate
+            else:
+                last.add(candidate)
+        return last
+
     def _delete(self, rows: list[dict[str, Any]], *, rule: str) -> None:
         rows = [row for row in rows if row["status"] in TaskExecution.TERMINAL_STATUSES]
         if not rows:
@@ -166,8 +193,7 @@ class RetentionPass:
         steps_with_parent = [row for row in rows if row["trigger"] == Trigger.WORKFLOW and row["parent_id"]]
         living_parents = selectors.existing_execution_ids(execution_ids={row["parent_id"] for row in steps_with_parent})
         rows = [row for row in rows if not (row["trigger"] == Trigger.WORKFLOW and row["parent_id"] in living_parents)]
-        protected = selectors.last_success_and_failure_ids(task_ids={row["task_id"] for row in rows})
-        protected |= selectors.parents_of_active_runs()
+        protected = self._last_of_their_kind(rows) | selectors.parents_of_active_runs()
         chosen = {row["id"]: row["task_id"] for row in rows if row["id"] not in protected}
         steps = selectors.workflow_steps_of(execution_ids=list(chosen))
         busy = {parent for _id, parent, status, _task in steps if status in TaskExecution.ACTIVE_STATUSES}
