@@ -10,7 +10,6 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from scheduler_app.models import NotificationEvent, TaskExecution
-from scheduler_app.runtime import transitions
 from scheduler_app.runtime.clock import db_now
 from scheduler_app.scheduling.retention import retention_run
 from tests.factories import ScheduledTaskFactory, TaskExecutionFactory
@@ -45,25 +44,6 @@ def test_old_runs_go_but_the_last_success_and_failure_stay(defaults):
     # Kept: the newest success is the recent run; the newest failure is the old terminated one.
     assert ids(task) == [old[3].pk, recent.pk]
     assert report.per_task() == {task.pk: {"age": 4, "count": 0}}
-
-
-def test_active_rows_are_never_deleted_even_when_asked(defaults):
-    task = ScheduledTaskFactory()
-    pending = TaskExecutionFactory(task=task, status="pending")
-    running = TaskExecutionFactory(task=task, status="running")
-    done = finished(task, "failed")
-    extra = finished(task, "failed")
-    assert transitions.executions_delete(execution_ids=[pending.pk, running.pk, done.pk]) == 1
-    assert ids(task) == [pending.pk, running.pk, extra.pk]
-
-
-def test_a_deleted_runs_children_lose_their_parent_link():
-    task = ScheduledTaskFactory()
-    parent = finished(task, "failed")
-    retry = finished(task, "failed", trigger="retry", parent=parent)
-    transitions.executions_delete(execution_ids=[parent.pk])
-    retry.refresh_from_db()
-    assert retry.parent_id is None
 
 
 def test_workflow_steps_go_with_their_run_and_what_active_runs_need_stays(defaults):
