@@ -641,6 +641,10 @@ def unclaimed_handovers(*, due_before: datetime, limit: int = 1000) -> list[dict
     return list(rows.values("id", "task_id", "handover_queue", "scheduled_for")[:limit])
 
 
+def notification_subscription_list() -> QuerySet[NotificationSubscription]:
+    return NotificationSubscription.objects.order_by("name", "id")
+
+
 def notification_subscriptions_for(*, kind: str, task_ids: Collection[int]) -> list[NotificationSubscription]:
     """Enabled subscriptions that want this kind of event for these tasks (or every task)."""
     flag = NotificationSubscription.KIND_FLAGS[kind]

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from scheduler_app.api import metrics, views
+from scheduler_app.api import metrics, notifications, views
 
 app_name = "api"
 
@@ -11,6 +11,7 @@ router = SimpleRouter()
 router.register("tasks", views.TaskViewSet, basename="task")
 router.register(r"tasks/(?P<task_pk>[^/.]+)/executions", views.TaskExecutionViewSet, basename="task-execution")
 router.register("executions", views.ExecutionViewSet, basename="execution")
+router.register("notifications/subscriptions", notifications.SubscriptionViewSet, basename="notification-subscription")
 
 urlpatterns = [
     path("stats/", views.StatsView.as_view(), name="stats"),

@@ -2,7 +2,8 @@
 
 Roles: anonymous; a plain signed-in user (reads only); a user with only `run_scheduledtask` (runs
 and execution controls); a user with only `change_scheduledtask`; a user with only
-`view_taskexecution` (the metrics); staff (everything but the metrics). Authenticated
+`view_taskexecution` and `view_notificationsubscription` (metrics, subscriptions); staff (everything
+else). Authenticated
 roles use real token authentication. A route added without an entry in EXPECTED fails the test.
 """
 
@@ -16,12 +17,13 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from scheduler_app.models import TaskExecution
+from scheduler_app.models import NotificationSubscription, TaskExecution
 from tests.api.conftest import user_with
 from tests.factories import ScheduledTaskFactory, TaskExecutionFactory
 
 READ, ADD, CHANGE, DELETE, RUN = "read", "add", "change", "delete", "run"
 METRICS = "metrics"  # the view permission on executions (or the metrics bearer token)
+SUBSCRIPTIONS = "subscriptions"  # the view permission on notification subscriptions
 OK, CREATED, ACCEPTED, NO_CONTENT, CONFLICT = 200, 201, 202, 204, 409
 
 # (url name, method) -> (what it needs, the answer staff gets in the world built below)
@@ -53,6 +55,8 @@ EXPECTED: dict[tuple[str, str], tuple[str, int]] = {
     ("schedule-preview", "POST"): (READ, OK),
     ("scheduler-status", "GET"): (READ, OK),
     ("metrics", "GET"): (METRICS, OK),
+    ("notification-subscription-list", "GET"): (SUBSCRIPTIONS, OK),
+    ("notification-subscription-detail", "GET"): (SUBSCRIPTIONS, OK),
 }
 # role -> model permissions it is given (None: not signed in)
 ROLES = {
@@ -60,14 +64,14 @@ ROLES = {
     "reader": (),
     "runner": ("run_scheduledtask",),
     "editor": ("change_scheduledtask",),
-    "watcher": ("view_taskexecution",),
+    "watcher": ("view_taskexecution", "view_notificationsubscription"),
     "staff": (),
 }
 ROLE_MAY = {
     "reader": set(),
     "runner": {RUN},
     "editor": {CHANGE},
-    "watcher": {METRICS},
+    "watcher": {METRICS, SUBSCRIPTIONS},
     "staff": {ADD, CHANGE, DELETE, RUN},
 }
 
@@ -107,16 +111,19 @@ def build_world():
         name="flow", task_type="workflow", interval_seconds=600, config={"tasks": [{"task_id": step.pk}]}
     )
     execution = TaskExecutionFactory(task=flow, status=TaskExecution.Status.FAILED)
-    return flow, execution
+    subscription = NotificationSubscription.objects.create(name="ops", channel="email", email_to="ops@example.com")
+    return flow, execution, subscription
 
 
-def request_for(name: str, method: str, flow, execution) -> tuple[str, dict | None]:
+def request_for(name: str, method: str, flow, execution, subscription) -> tuple[str, dict | None]:
     if name.startswith("task-execution"):
         url = reverse(f"api:{name}", kwargs={"task_pk": flow.pk})
     elif name.startswith("task-") and name != "task-list":
         url = reverse(f"api:{name}", kwargs={"pk": flow.pk})
     elif name.startswith("execution-") and name != "execution-list":
         url = reverse(f"api:{name}", kwargs={"pk": execution.pk})
+    elif name == "notification-subscription-detail":
+        url = reverse(f"api:{name}", kwargs={"pk": subscription.pk})
     else:
         url = reverse(f"api:{name}")
     bodies = {
@@ -141,12 +148,12 @@ def request_for(name: str, method: str, flow, execution) -> tuple[str, dict | No
 @pytest.mark.parametrize("role", list(ROLES))
 @pytest.mark.parametrize(("name", "method"), ROUTES)
 def test_route_answers_by_role(db, settings, role, name, method):
-    flow, execution = build_world()
+    flow, execution, subscription = build_world()
     client = APIClient()
     if ROLES[role] is not None:
         user = user_with(role, *ROLES[role], is_staff=role == "staff")
         client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    url, body = request_for(name, method, flow, execution)
+    url, body = request_for(name, method, flow, execution, subscription)
     data = "" if body is None else json.dumps(body)
     response = client.generic(method, url, data=data, content_type="application/json")
     needs, staff_answer = EXPECTED[(name, method)]
