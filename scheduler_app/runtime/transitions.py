@@ -35,6 +35,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from scheduler_app import selectors
 from scheduler_app.models import ScheduledTask, TaskExecution
 from scheduler_app.results import trim_result
 from scheduler_app.runtime.clock import db_now
@@ -562,11 +563,9 @@ def executions_delete(*, execution_ids: Sequence[int]) -> int:
         )
         if not ids:
             return 0
-        # Found by the parent index first (unordered: ORDER BY id would make MySQL walk the primary
-        # key), then updated by primary key.
+        # Found by the parent index first (selectors.children_of), then updated by primary key.
         deleting = set(ids)
-        children = TaskExecution.objects.filter(parent_id__in=ids).order_by().values_list("pk", flat=True)
-        orphaned = [pk for pk in children if pk not in deleting]
+        orphaned = [pk for pk, _parent, _s, _t in selectors.children_of(execution_ids=ids) if pk not in deleting]
         if orphaned:
             TaskExecution.objects.filter(pk__in=orphaned).update(parent=None)
         rows = TaskExecution.objects.filter(pk__in=ids, status__in=TaskExecution.TERMINAL_STATUSES)
