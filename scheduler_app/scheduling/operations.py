@@ -41,6 +41,8 @@ class OperationsWorker:
         self.thread = threading.Thread(target=self._loop, name="zq-operations", daemon=True)
         self._retention: RetentionPass | None = None
         self._next_retention = 0.0
+        self._failing_since: float | None = None
+        self._last_failure_log = 0.0
 
     def start(self) -> None:
         self.thread.start()
@@ -60,8 +62,13 @@ class OperationsWorker:
             close_old_connections()
             try:
                 self.turn(now=db_now())
+                self._failing_since = None
             except Exception:
-                logger.exception("operations turn failed; the next one tries again")
+                # Once per minute while it lasts (a database outage would otherwise log every turn).
+                if self._failing_since is None or time.monotonic() - self._last_failure_log >= 60:
+                    logger.exception("operations turn failed; the next one tries again")
+                    self._last_failure_log = time.monotonic()
+                self._failing_since = self._failing_since or time.monotonic()
             finally:
                 close_old_connections()
 

@@ -79,6 +79,8 @@ class RetentionPass:
         self._count_cursor = 0
         self._phases = [self._age_step, self._count_step, self._notifications_step]
         self._newer_above: dict[tuple[int, str], int] = {}  # (task, kind) → a newer run exists above this id
+        ages = [days for days in [self.default_days, *map(self._days, self.policies)] if days > 0]
+        self._shortest_days = min(ages) if ages else None  # no run ended later than this may go by age
 
     # ------------------------------------------------------------------ policy
 
@@ -110,10 +112,9 @@ class RetentionPass:
         return self.report
 
     def _age_step(self) -> bool:
-        ages = [days for days in [self.default_days, *(self._days(task_id) for task_id in self.policies)] if days > 0]
-        if not ages:
+        if self._shortest_days is None:
             return False
-        before = self.now - timedelta(days=min(ages))
+        before = self.now - timedelta(days=self._shortest_days)
         end_time, execution_id = self._age_cursor
         rows = selectors.finished_runs_before(
             before=before, end_time=end_time, execution_id=execution_id, limit=self.batch_size
