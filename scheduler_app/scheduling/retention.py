@@ -78,7 +78,7 @@ class RetentionPass:
         self._count_tasks = sorted(task_id for task_id in self.policies if self._keep_count(task_id))
         self._count_cursor = 0
         self._phases = [self._age_step, self._count_step, self._notifications_step]
-        self._newer_above: dict[tuple[int, str], int] = {}  # (task, kind) → a newer run exists above this id
+        self._last_ids: dict[tuple[int, str], int] = {}  # (task, kind) → its newest run's id, read once
         ages = [days for days in [self.default_days, *map(self._days, self.policies)] if days > 0]
         self._shortest_days = min(ages) if ages else None  # no run ended later than this may go by age
 
@@ -167,24 +167,21 @@ class RetentionPass:
     def _last_of_their_kind(self, rows: list[dict[str, Any]]) -> set[int]:
         """The rows that are their task's last success or last failure.
 
-        Per task and kind, only the newest candidate can be the last; one index dive says whether a
-        newer one exists. What a dive found stays true for the rest of the pass (rows are only ever
-        added above), so older candidates need no second look.
+        Each task's last id of each state is read once per pass, one index dive each. A run that
+        ends during the pass has a higher id, so the remembered one is kept one pass longer than
+        needed, never deleted too early.
         """
-        newest: dict[tuple[int, str], int] = {}
+        last = set()
         for row in rows:
             kind = KEPT_KINDS.get(row["status"])
-            if kind is not None:
-                key = (row["task_id"], kind)
-                newest[key] = max(newest.get(key, 0), row["id"])
-        last = set()
-        for (task_id, kind), candidate in newest.items():
-            if candidate <= self._newer_above.get((task_id, kind), 0):
+            if kind is None:
                 continue
-            if selectors.has_newer_run(task_id=task_id, statuses=KIND_STATUSES[kind], after_id=candidate):
-                self._newer_above[(task_id, kind)] = candidate
-            else:
-                last.add(candidate)
+            key = (row["task_id"], kind)
+            if key not in self._last_ids:
+                ids = [selectors.last_run_id(task_id=row["task_id"], status=status) for status in KIND_STATUSES[kind]]
+                self._last_ids[key] = max((pk for pk in ids if pk is not None), default=0)
+            if row["id"] >= self._last_ids[key]:
+                last.add(row["id"])
         return last
 
     def _delete(self, rows: list[dict[str, Any]], *, rule: str) -> None:
