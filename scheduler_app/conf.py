@@ -270,7 +270,7 @@ class SchedulerSettings:
     @property
     def RETENTION_BATCH_SIZE(self) -> int:
         """Runs deleted per statement, so that no delete holds its locks for long."""
-        return _int("RETENTION_BATCH_SIZE", 500)
+        return _int("RETENTION_BATCH_SIZE", 250)
 
     @property
     def RETENTION_INTERVAL_SECONDS(self) -> float:

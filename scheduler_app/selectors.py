@@ -27,6 +27,7 @@ from django.db.models import (
     F,
     IntegerField,
     Max,
+    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -740,26 +741,22 @@ def retention_policies() -> dict[int, tuple[int | None, int | None]]:
 RETENTION_FIELDS = ("id", "task_id", "status", "trigger", "parent_id", "end_time")
 
 
-def finished_runs_before(
-    *, before: datetime, end_time: datetime | None, execution_id: int, limit: int
-) -> list[dict[str, Any]]:
-    """Runs that ended before `before`, past the cursor (end_time, id), oldest first (end_time index)."""
-    rows = TaskExecution.objects.filter(end_time__lt=before)
-    if end_time is not None:
-        rows = rows.filter(Q(end_time__gt=end_time) | Q(end_time=end_time, pk__gt=execution_id))
-    return list(rows.order_by("end_time", "id").values(*RETENTION_FIELDS)[:limit])
+def execution_id_bounds() -> tuple[int, int] | None:
+    """The lowest and highest execution id (two primary-key reads), or None without executions."""
+    found = TaskExecution.objects.aggregate(low=Min("pk"), high=Max("pk"))
+    return None if found["low"] is None else (found["low"], found["high"])
+
+
+def runs_in_id_range(*, after_id: int, up_to_id: int) -> list[dict[str, Any]]:
+    """The runs with after_id < id <= up_to_id (a primary-key range), what retention decides by."""
+    rows = TaskExecution.objects.filter(pk__gt=after_id, pk__lte=up_to_id).order_by("id")
+    return list(rows.values(*RETENTION_FIELDS))
 
 
 def run_id_beyond_count(*, task_id: int, keep: int) -> int | None:
     """The id of the task's newest run beyond the newest `keep` (index on the task), or None."""
     rows = TaskExecution.objects.filter(task_id=task_id).order_by("-id").values_list("id", flat=True)
     return next(iter(rows[keep : keep + 1]), None)
-
-
-def runs_of_task_up_to(*, task_id: int, up_to_id: int, after_id: int, limit: int) -> list[dict[str, Any]]:
-    """The task's runs with after_id < id <= up_to_id, oldest first."""
-    rows = TaskExecution.objects.filter(task_id=task_id, pk__gt=after_id, pk__lte=up_to_id).order_by("id")
-    return list(rows.values(*RETENTION_FIELDS)[:limit])
 
 
 def last_run_id(*, task_id: int, status: str) -> int | None:

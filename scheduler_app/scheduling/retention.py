@@ -13,9 +13,10 @@ SCHEDULER_RETENTION_PER_TASK; 0 turns a rule off):
 - a retry's parent is not kept for the retry's sake: each attempt carries its own error and
   retry_count, and the kept row simply loses its parent link.
 
-Candidates are chosen by indexed queries (end_time for age, the task for count) a batch at a time
-and deleted by primary key in statements of at most SCHEDULER_RETENTION_BATCH_SIZE rows through
-runtime.transitions.executions_delete, so no statement holds its locks for long. Notification
+The pass walks the primary key in ranges of SCHEDULER_RETENTION_BATCH_SIZE ids (old runs first,
+neighbouring pages together) and deletes what the rules let go by primary key through
+runtime.transitions.executions_delete, so no statement holds its locks for long; a task's count
+boundary and its last success and failure are one index read each per pass. Notification
 events older than SCHEDULER_NOTIFY_RETENTION_DAYS go the same way. The leader runs a pass every
 SCHEDULER_RETENTION_INTERVAL_SECONDS (scheduling/operations.py); `manage.py prune_executions`
 runs one at once (`--dry-run` counts without deleting).
@@ -64,7 +65,14 @@ class RetentionReport:
 
 
 class RetentionPass:
-    """One pass over the history in bounded steps; `step()` does one batch and says whether more remain."""
+    """One pass over the history in bounded steps; `step()` does one batch and says whether more remain.
+
+    The pass walks the primary key upwards in ranges of `batch_size` ids (ids follow the order in
+    which runs were written, so old runs come first and a range is a run of neighbouring pages), and
+    in each range deletes the runs that one of the rules lets go. Each task's count boundary (the id
+    of its newest run beyond the newest N) and its last success and failure are read once per pass:
+    runs written during the pass only ever add to what may go, never take from it.
+    """
 
     def __init__(self, *, now: datetime, dry_run: bool = False, batch_size: int | None = None) -> None:
         self.now = now
@@ -74,13 +82,15 @@ class RetentionPass:
         self.default_days = scheduler_settings.RETENTION_DAYS
         self.default_count = scheduler_settings.RETENTION_PER_TASK
         self.policies = selectors.retention_policies()
-        self._age_cursor: tuple[datetime | None, int] = (None, 0)
-        self._count_tasks = sorted(task_id for task_id in self.policies if self._keep_count(task_id))
-        self._count_cursor = 0
-        self._phases = [self._age_step, self._count_step, self._notifications_step]
+        self._phases = [self._walk_step, self._notifications_step]
         self._last_ids: dict[tuple[int, str], int] = {}  # (task, kind) → its newest run's id, read once
+        self._beyond: dict[int, int | None] = {}  # task → its newest run beyond the count, read once
         ages = [days for days in [self.default_days, *map(self._days, self.policies)] if days > 0]
-        self._shortest_days = min(ages) if ages else None  # no run ended later than this may go by age
+        self._shortest_days = min(ages) if ages else None
+        counts = [self.default_count, *map(self._keep_count, self.policies)]
+        self._any_count_rule = any(count > 0 for count in counts)
+        bounds = selectors.execution_id_bounds()
+        self._cursor, self._last_id = (bounds[0] - 1, bounds[1]) if bounds else (0, 0)
 
     # ------------------------------------------------------------------ policy
 
@@ -95,6 +105,16 @@ class RetentionPass:
     def _too_old(self, row: dict[str, Any]) -> bool:
         days = self._days(row["task_id"])
         return days > 0 and row["end_time"] is not None and row["end_time"] < self.now - timedelta(days=days)
+
+    def _beyond_count(self, row: dict[str, Any]) -> bool:
+        task_id = row["task_id"]
+        keep = self._keep_count(task_id)
+        if keep <= 0:
+            return False
+        if task_id not in self._beyond:
+            self._beyond[task_id] = selectors.run_id_beyond_count(task_id=task_id, keep=keep)
+        beyond = self._beyond[task_id]
+        return beyond is not None and row["id"] <= beyond
 
     # ------------------------------------------------------------------ steps
 
@@ -111,41 +131,15 @@ class RetentionPass:
             pass
         return self.report
 
-    def _age_step(self) -> bool:
-        if self._shortest_days is None:
+    def _walk_step(self) -> bool:
+        if self._cursor >= self._last_id or (self._shortest_days is None and not self._any_count_rule):
             return False
-        before = self.now - timedelta(days=self._shortest_days)
-        end_time, execution_id = self._age_cursor
-        rows = selectors.finished_runs_before(
-            before=before, end_time=end_time, execution_id=execution_id, limit=self.batch_size
-        )
-        if not rows:
-            return False
-        self._age_cursor = (rows[-1]["end_time"], rows[-1]["id"])
-        self._delete([row for row in rows if self._too_old(row)], rule=AGE)
-        return len(rows) == self.batch_size
-
-    def _count_step(self) -> bool:
-        while self._count_tasks:
-            task_id = self._count_tasks[0]
-            beyond = selectors.run_id_beyond_count(task_id=task_id, keep=self._keep_count(task_id))
-            rows = (
-                selectors.runs_of_task_up_to(
-                    task_id=task_id, up_to_id=beyond, after_id=self._count_cursor, limit=self.batch_size
-                )
-                if beyond is not None
-                else []
-            )
-            if len(rows) < self.batch_size:
-                self._count_tasks.pop(0)
-                self._count_cursor = 0
-            else:
-                self._count_cursor = rows[-1]["id"]
-            if rows:
-                # Rows the age rule took already (or, dry, counted already) are not counted twice.
-                self._delete([row for row in rows if not self._too_old(row)], rule=COUNT)
-                return True
-        return False
+        upper = min(self._cursor + self.batch_size, self._last_id)
+        rows = selectors.runs_in_id_range(after_id=self._cursor, up_to_id=upper)
+        self._cursor = upper
+        rules = {row["id"]: AGE if self._too_old(row) else COUNT if self._beyond_count(row) else "" for row in rows}
+        self._delete([row for row in rows if rules[row["id"]]], rules=rules)
+        return self._cursor < self._last_id
 
     def _notifications_step(self) -> bool:
         days = scheduler_settings.NOTIFY_RETENTION_DAYS
@@ -184,7 +178,9 @@ class RetentionPass:
                 last.add(row["id"])
         return last
 
-    def _delete(self, rows: list[dict[str, Any]], *, rule: str) -> None:
+    def _delete(self, rows: list[dict[str, Any]], *, rules: dict[int, str]) -> None:
+        """Delete the candidates the keeping rules do not hold back (with their workflow steps), in
+        one statement per batch; `rules` says which rule let each one go (for the report)."""
         rows = [row for row in rows if row["status"] in TaskExecution.TERMINAL_STATUSES]
         if not rows:
             return
@@ -195,16 +191,16 @@ class RetentionPass:
         chosen = {row["id"]: row["task_id"] for row in rows if row["id"] not in protected}
         steps = selectors.workflow_steps_of(execution_ids=list(chosen))
         busy = {parent for _id, parent, status, _task in steps if status in TaskExecution.ACTIVE_STATUSES}
-        victims = [(pk, task_id) for pk, task_id in chosen.items() if pk not in busy]
-        victims += [(pk, task_id) for pk, parent, _status, task_id in steps if parent not in busy]
-        self.report.runs.update((task_id, rule) for _pk, task_id in victims)
+        victims = [(pk, task_id, rules[pk]) for pk, task_id in chosen.items() if pk not in busy]
+        victims += [(pk, task_id, rules[parent]) for pk, parent, _status, task_id in steps if parent not in busy]
+        self.report.runs.update((task_id, rule) for _pk, task_id, rule in victims)
         if self.dry_run:
             return
-        ids = [pk for pk, _task_id in victims]
+        ids = [pk for pk, _task_id, _rule in victims]
         for start in range(0, len(ids), self.batch_size):
             deleted = transitions.executions_delete(execution_ids=ids[start : start + self.batch_size])
             self.report.statements += 1
-            logger.debug("retention (%s): deleted %s runs", rule, deleted)
+            logger.debug("retention: deleted %s runs", deleted)
 
 
 def retention_run(*, now: datetime, dry_run: bool = False, batch_size: int | None = None) -> RetentionReport:
