@@ -417,10 +417,10 @@ class TaskExecution(models.Model):
         indexes = [
             models.Index(fields=["task", "start_time"], name="zq_exec_task_start_idx"),
             models.Index(fields=["status", "scheduled_for"], name="zq_exec_status_due_idx"),
-            # The operations worker reads finished runs in (end_time, id) order past its watermark, and
-            # retention finds runs by age with it.
+            # The operations worker reads finished runs in (end_time, id) order past its watermark.
             models.Index(fields=["end_time"], name="zq_exec_end_idx"),
-            # A task's last success and last failure in one index seek each (retention keeps them).
+            # A task's last run in a state in one index dive (retention keeps its last success and
+            # failure), and its latest successful durations (the stuck-run check).
             models.Index(fields=["task", "status"], name="zq_exec_task_status_idx"),
         ]
         constraints = [
