@@ -11,6 +11,28 @@ from django.core.checks import Error, Tags, Warning, register
 from scheduler_app.conf import scheduler_settings
 from scheduler_app.schedules import InvalidSchedule, get_zone
 
+# Notifications, metrics and retention (scheduler_app/conf.py, "operations").
+POSITIVE_OPERATIONS_SETTINGS = (
+    "NOTIFY_POLL_SECONDS",
+    "NOTIFY_TIMEOUT_SECONDS",
+    "NOTIFY_MAX_ATTEMPTS",
+    "NOTIFY_WORKERS",
+    "NOTIFY_STUCK_FACTOR",
+    "RETENTION_BATCH_SIZE",
+    "RETENTION_INTERVAL_SECONDS",
+)
+NON_NEGATIVE_OPERATIONS_SETTINGS = (
+    "NOTIFY_RATE_LIMIT_SECONDS",
+    "NOTIFY_STUCK_MIN_SECONDS",
+    "NOTIFY_STALL_SECONDS",
+    "NOTIFY_HANDOVER_SECONDS",
+    "NOTIFY_SCHEDULER_DOWN_SECONDS",
+    "NOTIFY_RETRY_SECONDS",
+    "NOTIFY_RETENTION_DAYS",
+    "RETENTION_DAYS",
+    "RETENTION_PER_TASK",
+)
+
 
 @register(Tags.compatibility)
 def check_settings(app_configs, **kwargs) -> list:
@@ -27,7 +49,8 @@ def check_settings(app_configs, **kwargs) -> list:
         get_zone(scheduler_settings.TIMEZONE)
     except InvalidSchedule as error:
         problems.append(Error(str(error), hint="Set SCHEDULER_TIMEZONE to an IANA name.", id="scheduler_app.E002"))
-    for name in ("THREAD_POOL_SIZE", "SHUTDOWN_GRACE", "MAX_CONFIG_BYTES"):
+    positive = ("THREAD_POOL_SIZE", "SHUTDOWN_GRACE", "MAX_CONFIG_BYTES", *POSITIVE_OPERATIONS_SETTINGS)
+    for name in positive:
         try:
             value = getattr(scheduler_settings, name)
         except (TypeError, ValueError):
@@ -38,6 +61,19 @@ def check_settings(app_configs, **kwargs) -> list:
                     f"SCHEDULER_{name} must be a positive number.",
                     hint="Remove it to use the default.",
                     id="scheduler_app.W001",
+                )
+            )
+    for name in NON_NEGATIVE_OPERATIONS_SETTINGS:
+        try:
+            value = getattr(scheduler_settings, name)
+        except (TypeError, ValueError):
+            value = None
+        if value is None or value < 0:
+            problems.append(
+                Warning(
+                    f"SCHEDULER_{name} must be a number, 0 or more.",
+                    hint="Remove it to use the default; 0 turns the rule off.",
+                    id="scheduler_app.W003",
                 )
             )
     problems.extend(_check_execution_backend())

@@ -200,5 +200,101 @@ class SchedulerSettings:
         """A run handed to Celery that no worker has started after this long is sent again."""
         return _float("CELERY_REQUEUE_SECONDS", 60.0)
 
+    # ------------------------------------------------------------------ operations: alerts, metrics, retention
+
+    @property
+    def NOTIFY_POLL_SECONDS(self) -> float:
+        """How often the leader's operations worker looks for events to notify and sends the outbox."""
+        return _float("NOTIFY_POLL_SECONDS", 1.0)
+
+    @property
+    def NOTIFY_RATE_LIMIT_SECONDS(self) -> float:
+        """One notification per subscription, task and kind of event in this window; the others are
+        recorded as suppressed."""
+        return _float("NOTIFY_RATE_LIMIT_SECONDS", 900.0)
+
+    @property
+    def NOTIFY_STUCK_FACTOR(self) -> float:
+        """A run is stuck once it has run this many times its task's recent p95 duration."""
+        return _float("NOTIFY_STUCK_FACTOR", 3.0)
+
+    @property
+    def NOTIFY_STUCK_MIN_SECONDS(self) -> float:
+        """A run is never called stuck before it has run this long (short tasks vary a lot)."""
+        return _float("NOTIFY_STUCK_MIN_SECONDS", 60.0)
+
+    @property
+    def NOTIFY_STALL_SECONDS(self) -> float:
+        """A run that reports progress is stuck when its heartbeat goes on but its progress has not
+        changed for this long."""
+        return _float("NOTIFY_STALL_SECONDS", 600.0)
+
+    @property
+    def NOTIFY_HANDOVER_SECONDS(self) -> float:
+        """A run handed over to a Celery queue that no worker has started this long after it was due
+        is reported (a worker without that queue, or none at all)."""
+        return _float("NOTIFY_HANDOVER_SECONDS", 300.0)
+
+    @property
+    def NOTIFY_SCHEDULER_DOWN_SECONDS(self) -> float:
+        """`check_scheduler` reports no live scheduler once no heartbeat has been seen for this long."""
+        return _float("NOTIFY_SCHEDULER_DOWN_SECONDS", 60.0)
+
+    @property
+    def NOTIFY_TIMEOUT_SECONDS(self) -> float:
+        """Timeout of one webhook request (connect and each read) and of the mail connection."""
+        return _float("NOTIFY_TIMEOUT_SECONDS", 5.0)
+
+    @property
+    def NOTIFY_MAX_ATTEMPTS(self) -> int:
+        """Tries per notification before it is recorded as failed."""
+        return _int("NOTIFY_MAX_ATTEMPTS", 5)
+
+    @property
+    def NOTIFY_RETRY_SECONDS(self) -> float:
+        """Wait before the second try of a notification; doubled for each further try."""
+        return _float("NOTIFY_RETRY_SECONDS", 10.0)
+
+    @property
+    def NOTIFY_WORKERS(self) -> int:
+        """Threads that send notifications (a receiver that hangs holds one for the timeout)."""
+        return _int("NOTIFY_WORKERS", 4)
+
+    @property
+    def NOTIFY_FROM_EMAIL(self) -> str | None:
+        """Sender of notification emails; unset: Django's DEFAULT_FROM_EMAIL."""
+        return _text_or_none("NOTIFY_FROM_EMAIL")
+
+    @property
+    def METRICS_TOKEN(self) -> str | None:
+        """Bearer token that lets a Prometheus scrape the metrics endpoint without a user account;
+        unset: only signed-in users with the view permission on executions may read it."""
+        return _text_or_none("METRICS_TOKEN")
+
+    @property
+    def RETENTION_DAYS(self) -> int:
+        """Finished runs older than this many days are deleted (a task may set its own); 0 keeps them."""
+        return _int("RETENTION_DAYS", 90)
+
+    @property
+    def RETENTION_PER_TASK(self) -> int:
+        """Only the newest this many runs of a task are kept (a task may set its own); 0: no limit."""
+        return _int("RETENTION_PER_TASK", 10000)
+
+    @property
+    def RETENTION_BATCH_SIZE(self) -> int:
+        """Runs deleted per statement, so that no delete holds its locks for long."""
+        return _int("RETENTION_BATCH_SIZE", 250)
+
+    @property
+    def RETENTION_INTERVAL_SECONDS(self) -> float:
+        """How often the leader starts a retention pass (it then deletes in paced batches)."""
+        return _float("RETENTION_INTERVAL_SECONDS", 600.0)
+
+    @property
+    def NOTIFY_RETENTION_DAYS(self) -> int:
+        """Notification events and deliveries older than this many days are deleted; 0 keeps them."""
+        return _int("NOTIFY_RETENTION_DAYS", 30)
+
 
 scheduler_settings = SchedulerSettings()

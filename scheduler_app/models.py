@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime
 import json
+import secrets
 import uuid
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxLengthValidator, MaxValueValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, validate_email
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext
@@ -337,6 +338,23 @@ class ScheduledTask(models.Model):
     )
     latest_execution_time = models.DateTimeField(
         _("latest execution start"), null=True, blank=True, editable=False, db_index=True
+    )
+    retention_days = models.PositiveIntegerField(
+        _("keep runs (days)"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Finished runs older than this are deleted; empty: SCHEDULER_RETENTION_DAYS, 0: no age limit (Example: 30)."
+        ),
+    )
+    retention_max_runs = models.PositiveIntegerField(
+        _("keep runs (count)"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Only the newest this many runs are kept; empty: SCHEDULER_RETENTION_PER_TASK, 0: no count limit "
+            "(Example: 1000)."
+        ),
     )
     schedule_error = models.TextField(
         _("schedule error"),
@@ -795,6 +813,11 @@ class TaskExecution(models.Model):
             models.Index(fields=["status", "scheduled_for"], name="zq_exec_status_due_idx"),
             # A task's runs newest first (its latest execution, its history pages), on every database.
             models.Index(fields=["task", "-id"], name="zq_exec_task_newest_idx"),
+            # The operations worker reads finished runs in (end_time, id) order past its watermark.
+            models.Index(fields=["end_time"], name="zq_exec_end_idx"),
+            # A task's last run in a state in one index dive (retention keeps its last success and
+            # failure), and its latest successful durations (the stuck-run check).
+            models.Index(fields=["task", "status"], name="zq_exec_task_status_idx"),
         ]
         constraints = [
             # One occurrence, one execution: a brief double leader hits this key instead of running twice.
@@ -896,3 +919,272 @@ class SchedulerNode(models.Model):
 
     def __str__(self) -> str:
         return self.node_id
+
+
+# ---------------------------------------------------------------------------------------------- operations
+
+
+def generate_webhook_secret() -> str:
+    """A fresh per-subscription key for the webhook signature (HMAC-SHA256)."""
+    return secrets.token_urlsafe(32)
+
+
+class NotificationEvent(models.Model):
+    """Something an operator should hear about, found by the scheduler from stored facts.
+
+    `key` makes each fact one event however often it is read (a finished run, an outage, an
+    episode of runs no worker took): the unique key is the deduplication.
+    """
+
+    class Kind(models.TextChoices):
+        FAILED = "failed", _("Failed after its last retry")
+        RECOVERED = "recovered", _("Recovered")
+        SKIPPED = "skipped", _("Occurrences missed or skipped")
+        STUCK = "stuck", _("Run stuck")
+        NO_SCHEDULER = "no_scheduler", _("No live scheduler")
+        HANDOVER_STUCK = "handover_stuck", _("Hand-over not picked up")
+
+    kind = models.CharField(_("event"), max_length=20, choices=Kind.choices, db_index=True)
+    key = models.CharField(_("key"), max_length=200, unique=True, help_text=_("One fact, one event (deduplication)."))
+    task = models.ForeignKey(
+        ScheduledTask,
+        verbose_name=_("task"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_constraint=False,
+        related_name="+",
+    )
+    execution_id = models.BigIntegerField(
+        _("execution"), null=True, blank=True, help_text=_("The run it is about (kept as a number: runs are pruned).")
+    )
+    summary = models.CharField(_("summary"), max_length=500)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+    count = models.PositiveIntegerField(_("count"), default=1, help_text=_("Facts folded into it (skipped runs)."))
+    detected_at = models.DateTimeField(_("detected at"), db_index=True)
+    resolved_at = models.DateTimeField(
+        _("resolved at"),
+        null=True,
+        blank=True,
+        help_text=_("A failure or outage: when a success or a scheduler ended it."),
+    )
+
+    class Meta:
+        db_table = "zq_task_notification_events"
+        ordering = ["-id"]
+        verbose_name = _("notification event")
+        verbose_name_plural = _("notification events")
+        indexes = [models.Index(fields=["kind", "resolved_at"], name="zq_event_open_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind}: {self.summary}"
+
+
+class NotificationSubscription(models.Model):
+    """Who hears about which events: one task's or every task's, by email or by a signed webhook."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("Email")
+        WEBHOOK = "webhook", _("Webhook")
+
+    # The subscription's flag for each kind of event.
+    KIND_FLAGS = {
+        NotificationEvent.Kind.FAILED: "on_failure",
+        NotificationEvent.Kind.RECOVERED: "on_recovery",
+        NotificationEvent.Kind.SKIPPED: "on_skip",
+        NotificationEvent.Kind.STUCK: "on_stuck",
+        NotificationEvent.Kind.NO_SCHEDULER: "on_no_scheduler",
+        NotificationEvent.Kind.HANDOVER_STUCK: "on_handover_stuck",
+    }
+
+    name = models.CharField(_("name"), max_length=100, help_text=_("For operators (Example: on-call webhook)."))
+    task = models.ForeignKey(
+        ScheduledTask,
+        verbose_name=_("task"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notification_subscriptions",
+        help_text=_("Empty: every task, and the scheduler-wide events (no live scheduler)."),
+    )
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, default=Channel.WEBHOOK)
+    email_to = models.CharField(
+        _("email to"),
+        max_length=1000,
+        blank=True,
+        default="",
+        help_text=_("Comma-separated addresses (Example: ops@example.com, oncall@example.com)."),
+    )
+    webhook_url = models.URLField(
+        _("webhook URL"),
+        max_length=500,
+        blank=True,
+        default="",
+        help_text=_("Receives a JSON POST (Example: https://hooks.example.com/zquant)."),
+    )
+    secret = models.CharField(
+        _("webhook secret"),
+        max_length=200,
+        default=generate_webhook_secret,
+        help_text=_("Key of the X-Zquant-Signature header (HMAC-SHA256); generated, may be replaced."),
+    )
+    on_failure = models.BooleanField(_("failure after the last retry"), default=True)
+    on_recovery = models.BooleanField(_("recovery"), default=True)
+    on_skip = models.BooleanField(_("missed or skipped occurrences"), default=False)
+    on_stuck = models.BooleanField(_("stuck runs"), default=True)
+    on_no_scheduler = models.BooleanField(_("no live scheduler"), default=True)
+    on_handover_stuck = models.BooleanField(_("hand-overs no worker picked up"), default=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        db_table = "zq_task_notification_subscriptions"
+        ordering = ["name", "id"]
+        verbose_name = _("notification subscription")
+        verbose_name_plural = _("notification subscriptions")
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(channel="email") & ~Q(email_to="")) | (Q(channel="webhook") & ~Q(webhook_url="")),
+                name="zq_subscription_has_target",
+                violation_error_message=_("An email subscription needs addresses; a webhook needs a URL."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def target(self) -> str:
+        return self.email_to if self.channel == self.Channel.EMAIL else self.webhook_url
+
+    def recipients(self) -> list[str]:
+        return [address.strip() for address in self.email_to.split(",") if address.strip()]
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        if self.channel == self.Channel.EMAIL:
+            if not self.recipients():
+                errors["email_to"] = [gettext("An email subscription needs at least one address.")]
+            for address in self.recipients():
+                try:
+                    validate_email(address)
+                except ValidationError:
+                    errors.setdefault("email_to", []).append(
+                        gettext("%(address)s is not an email address.") % {"address": address}
+                    )
+        elif not self.webhook_url:
+            errors["webhook_url"] = [gettext("A webhook subscription needs a URL.")]
+        elif not self.webhook_url.lower().startswith(("http://", "https://")):
+            errors["webhook_url"] = [gettext("The webhook URL must start with http:// or https://.")]
+        if self.channel == self.Channel.WEBHOOK and len(self.secret or "") < 16:
+            errors["secret"] = [gettext("The secret must be at least 16 characters.")]
+        if not any(getattr(self, flag) for flag in self.KIND_FLAGS.values()):
+            errors["on_failure"] = [gettext("Choose at least one event.")]
+        if errors:
+            raise ValidationError(errors)
+
+
+class NotificationDelivery(models.Model):
+    """One event told to one subscription: every attempt is recorded here (also the suppressed ones).
+
+    The pending rows are the outbox: the scheduler's delivery threads send them, never its loop.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        SUPPRESSED = "suppressed", _("Suppressed")
+
+    FINAL_STATES = (State.SENT, State.FAILED, State.SUPPRESSED)
+
+    event = models.ForeignKey(
+        NotificationEvent, verbose_name=_("event"), on_delete=models.CASCADE, related_name="deliveries"
+    )
+    subscription = models.ForeignKey(
+        NotificationSubscription,
+        verbose_name=_("subscription"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="deliveries",
+    )
+    # Copied from the event, for the rate limit's index (subscription, kind, task, created_at).
+    kind = models.CharField(_("event"), max_length=20, choices=NotificationEvent.Kind.choices)
+    task = models.ForeignKey(
+        ScheduledTask,
+        verbose_name=_("task"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_constraint=False,
+        related_name="+",
+    )
+    channel = models.CharField(_("channel"), max_length=10, choices=NotificationSubscription.Channel.choices)
+    target = models.CharField(_("sent to"), max_length=1000)
+    state = models.CharField(_("state"), max_length=12, choices=State.choices, default=State.PENDING)
+    reason = models.CharField(
+        _("reason"), max_length=500, blank=True, default="", help_text=_("Why it was suppressed, or the last error.")
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    attempt_log = models.JSONField(
+        _("attempts made"), default=list, blank=True, help_text=_("Every try: when, how it went, how long it took.")
+    )
+    response_status = models.PositiveIntegerField(_("HTTP status"), null=True, blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    claimed_by = models.CharField(_("sender"), max_length=100, blank=True, default="")
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), db_index=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        db_table = "zq_task_notification_deliveries"
+        ordering = ["-id"]
+        verbose_name = _("notification delivery")
+        verbose_name_plural = _("notification deliveries")
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="zq_delivery_outbox_idx"),
+            models.Index(fields=["subscription", "kind", "task", "created_at"], name="zq_delivery_rate_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} → {self.target} ({self.state})"
+
+
+class OperationsState(models.Model):
+    """The single row (pk=1) of the leader's operations worker: how far it has read the finished runs
+    (in end_time, id order) and which leader it saw last (to count lease changes)."""
+
+    feed_end_time = models.DateTimeField(_("read up to (end time)"), null=True, blank=True)
+    feed_execution_id = models.BigIntegerField(_("read up to (execution)"), default=0)
+    leader_seen = models.CharField(_("leader seen"), max_length=100, blank=True, default="")
+    updated_at = models.DateTimeField(_("updated at"), null=True, blank=True)
+
+    class Meta:
+        db_table = "zq_task_operations_state"
+        verbose_name = _("operations state")
+        verbose_name_plural = _("operations state")
+
+    def __str__(self) -> str:
+        return f"read up to {self.feed_end_time} #{self.feed_execution_id}"
+
+
+class OperationsCounter(models.Model):
+    """Counters the metrics endpoint serves (runs by task and status, histogram buckets, lease changes,
+    notification outcomes). Only ever increased, so pruning executions never turns them back."""
+
+    name = models.CharField(_("name"), max_length=40)
+    task_pk = models.BigIntegerField(_("task"), default=0, help_text=_("0: not about one task."))
+    label = models.CharField(_("label"), max_length=40, blank=True, default="")
+    value = models.FloatField(_("value"), default=0)
+
+    class Meta:
+        db_table = "zq_task_operations_counters"
+        verbose_name = _("operations counter")
+        verbose_name_plural = _("operations counters")
+        constraints = [models.UniqueConstraint(fields=["name", "task_pk", "label"], name="zq_counter_one_row")]
+
+    def __str__(self) -> str:
+        return f"{self.name}[{self.task_pk}, {self.label}] = {self.value}"

@@ -24,10 +24,12 @@ from django.db import connection
 from django.db.models import (
     Case,
     CharField,
+    Count,
     DateTimeField,
     Exists,
     F,
     Max,
+    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -36,6 +38,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.functions import Substr
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
@@ -49,6 +52,10 @@ from scheduler_app.models import (
     MAX_ID,
     BlackoutWindow,
     Calendar,
+    NotificationDelivery,
+    NotificationEvent,
+    NotificationSubscription,
+    OperationsCounter,
     ScheduledTask,
     SchedulerNode,
     SchedulerState,
@@ -716,3 +723,221 @@ def scheduler_status(*, now: datetime | None = None) -> dict[str, Any]:
         "last_heartbeat": SchedulerNode.objects.aggregate(latest=Max("last_heartbeat"))["latest"],
         "checked_at": now,
     }
+
+
+# ---------------------------------------------------------------------------------------------- operations
+#
+# What the leader's operations worker (scheduling/operations.py), the metrics endpoint and retention
+# read. Every read is bounded whatever the size of the history: a window past a watermark on an
+# index, the active rows, one index seek per task, or a LIMIT.
+
+# A failure for the alerts and for retention's "last failure": the run did not succeed.
+FAILURE_STATUSES = (Status.FAILED, Status.COMPLETED, Status.TERMINATED)
+FEED_FIELDS = (
+    "id",
+    "task_id",
+    "status",
+    "trigger",
+    "terminate_requested",
+    "retry_count",
+    "scheduled_for",
+    "start_time",
+    "end_time",
+    "duration_seconds",
+)
+ERROR_PREVIEW = 500
+
+
+def finished_runs_after(*, end_time: datetime, execution_id: int, until: datetime, limit: int) -> list[dict[str, Any]]:
+    """Runs that reached a final state after the watermark (end_time, id) and by `until`, in that
+    order; `error` is the start of the error message. An index range on end_time."""
+    after = Q(end_time__gt=end_time) | Q(end_time=end_time, pk__gt=execution_id)
+    rows = (
+        TaskExecution.objects.filter(after, end_time__lte=until)
+        .order_by("end_time", "id")
+        .annotate(error=Substr("error_message", 1, ERROR_PREVIEW))
+        .values(*FEED_FIELDS, "error")
+    )
+    return list(rows[:limit])
+
+
+# Ids per lookup on the parent index. Most rows have no parent, so the index's statistics say a value
+# matches many rows; past eq_range_index_dive_limit values (200) MySQL trusts them and scans the whole
+# index, below it it looks each value up.
+PARENT_LOOKUP_CHUNK = 100
+
+
+def children_of(*, execution_ids: Collection[int], trigger: str | None = None) -> list[tuple[int, int, str, int]]:
+    """(id, parent id, status, task id) of the runs naming these as parent (optionally of one trigger),
+    by the parent index in chunks."""
+    ids = sorted(set(execution_ids))
+    found: list[tuple[int, int, str, int]] = []
+    for start in range(0, len(ids), PARENT_LOOKUP_CHUNK):
+        rows = TaskExecution.objects.filter(parent_id__in=ids[start : start + PARENT_LOOKUP_CHUNK])
+        if trigger is not None:
+            rows = rows.filter(trigger=trigger)
+        found += rows.order_by().values_list("id", "parent_id", "status", "task_id")
+    return found
+
+
+def retried_execution_ids(*, execution_ids: Collection[int]) -> set[int]:
+    """Those of these runs that have a retry (a row naming them as parent with trigger retry)."""
+    return {parent for _id, parent, _s, _t in children_of(execution_ids=execution_ids, trigger="retry")}
+
+
+def open_notification_events(*, kind: str, limit: int = 1000) -> list[NotificationEvent]:
+    """Failures (or outages) that no recovery has closed yet, oldest first."""
+    return list(NotificationEvent.objects.filter(kind=kind, resolved_at__isnull=True).order_by("id")[:limit])
+
+
+def started_runs_progress(*, limit: int = 5000) -> list[dict[str, Any]]:
+    """Running and paused runs with their progress and heartbeat (the stuck-run check)."""
+    rows = TaskExecution.objects.filter(status__in=TaskExecution.STARTED_STATUSES).order_by("id")
+    fields = ("id", "task_id", "status", "start_time", "heartbeat_at", "progress_percent", "processed_items")
+    return list(rows.values(*fields, "total_items", "current_item")[:limit])
+
+
+def recent_success_durations(*, task_id: int, limit: int = 20) -> list[float]:
+    """Durations of the task's latest successful runs (one index range on task and status)."""
+    rows = TaskExecution.objects.filter(task_id=task_id, status=Status.SUCCESS, duration_seconds__isnull=False)
+    return list(rows.order_by("-id").values_list("duration_seconds", flat=True)[:limit])
+
+
+def unclaimed_handovers(*, due_before: datetime, limit: int = 1000) -> list[dict[str, Any]]:
+    """Runs handed over to Celery, due before `due_before`, that no worker has started."""
+    rows = TaskExecution.objects.filter(handed_over_filter(), scheduled_for__lt=due_before).order_by("id")
+    return list(rows.values("id", "task_id", "handover_queue", "scheduled_for")[:limit])
+
+
+def notification_subscription_list() -> QuerySet[NotificationSubscription]:
+    return NotificationSubscription.objects.order_by("name", "id")
+
+
+def notification_subscriptions_for(*, kind: str, task_ids: Collection[int]) -> list[NotificationSubscription]:
+    """Enabled subscriptions that want this kind of event for these tasks (or every task)."""
+    flag = NotificationSubscription.KIND_FLAGS[kind]
+    scope = Q(task__isnull=True) | Q(task_id__in=[task_id for task_id in task_ids if task_id])
+    return list(NotificationSubscription.objects.filter(scope, enabled=True, **{flag: True}).order_by("id"))
+
+
+def notified_recently(
+    *, subscription_ids: Collection[int], kinds: Collection[str], since: datetime
+) -> set[tuple[int, str, int | None]]:
+    """(subscription, kind, task) that had a notification (sent or on its way) since `since`."""
+    if not subscription_ids:
+        return set()
+    rows = NotificationDelivery.objects.filter(
+        subscription_id__in=list(subscription_ids), kind__in=list(kinds), created_at__gte=since
+    ).exclude(state=NotificationDelivery.State.SUPPRESSED)
+    return set(rows.values_list("subscription_id", "kind", "task_id"))
+
+
+def deliveries_due(*, now: datetime, limit: int, kinds: Collection[str] | None = None) -> list[int]:
+    """Ids of pending notifications whose (next) attempt is due, oldest first."""
+    rows = NotificationDelivery.objects.filter(state=NotificationDelivery.State.PENDING, next_attempt_at__lte=now)
+    if kinds is not None:
+        rows = rows.filter(kind__in=list(kinds))
+    return list(rows.order_by("next_attempt_at", "id").values_list("id", flat=True)[:limit])
+
+
+def delivery_with_event(*, delivery_id: int) -> NotificationDelivery:
+    return NotificationDelivery.objects.select_related("event", "event__task", "subscription").get(pk=delivery_id)
+
+
+# ---------------------------------------------------------------------------------------------- metrics
+
+
+def metrics_counters() -> list[tuple[str, int, str, float]]:
+    """Every counter (name, task, label, value): rows per task and status, not per run."""
+    return list(OperationsCounter.objects.values_list("name", "task_pk", "label", "value"))
+
+
+def all_task_names() -> dict[int, str]:
+    """Every task's name (rows per task: bounded by the tasks, not the runs)."""
+    return dict(ScheduledTask.objects.order_by().values_list("pk", "name"))
+
+
+def metrics_runs_now(*, now: datetime) -> dict[str, int]:
+    """Active runs by state, runs handed over to Celery and not started, and pending runs that are due
+    and wait for the dispatcher (the queue depth). Reads the active rows only (status index)."""
+    active = dict(
+        TaskExecution.objects.filter(status__in=TaskExecution.ACTIVE_STATUSES)
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("pk"))
+    )
+    due = Q(scheduled_for__lte=now) | Q(trigger__in=IMMEDIATE_TRIGGERS)
+    pending_due = TaskExecution.objects.filter(due, status=Status.PENDING, handover_queue="").count()
+    handed_over = TaskExecution.objects.filter(handed_over_filter()).count()
+    found = {status: active.get(status, 0) for status in TaskExecution.ACTIVE_STATUSES}
+    return {**found, "due": pending_due, "handed_over": handed_over}
+
+
+def metrics_outbox() -> dict[str, int]:
+    """Notifications waiting to be sent, by state (pending, sending)."""
+    waiting = (NotificationDelivery.State.PENDING, NotificationDelivery.State.SENDING)
+    rows = NotificationDelivery.objects.filter(state__in=waiting).order_by().values_list("state")
+    return {state: count for state, count in rows.annotate(n=Count("pk"))}
+
+
+# ---------------------------------------------------------------------------------------------- retention
+
+
+def retention_policies() -> dict[int, tuple[int | None, int | None]]:
+    """task id → (retention_days, retention_max_runs) as the task sets them (None: the default)."""
+    rows = ScheduledTask.objects.values_list("pk", "retention_days", "retention_max_runs")
+    return {pk: (days, count) for pk, days, count in rows}
+
+
+RETENTION_FIELDS = ("id", "task_id", "status", "trigger", "parent_id", "end_time")
+
+
+def execution_id_bounds() -> tuple[int, int] | None:
+    """The lowest and highest execution id (two primary-key reads), or None without executions."""
+    found = TaskExecution.objects.aggregate(low=Min("pk"), high=Max("pk"))
+    return None if found["low"] is None else (found["low"], found["high"])
+
+
+def runs_in_id_range(*, after_id: int, up_to_id: int) -> list[dict[str, Any]]:
+    """The runs with after_id < id <= up_to_id (a primary-key range), what retention decides by."""
+    rows = TaskExecution.objects.filter(pk__gt=after_id, pk__lte=up_to_id).order_by("id")
+    return list(rows.values(*RETENTION_FIELDS))
+
+
+def run_id_beyond_count(*, task_id: int, keep: int) -> int | None:
+    """The id of the task's newest run beyond the newest `keep` (index on the task), or None."""
+    rows = TaskExecution.objects.filter(task_id=task_id).order_by("-id").values_list("id", flat=True)
+    return next(iter(rows[keep : keep + 1]), None)
+
+
+def last_run_id(*, task_id: int, status: str) -> int | None:
+    """The id of the task's newest run in this state: one index dive (MAX on task, status, id)."""
+    return TaskExecution.objects.filter(task_id=task_id, status=status).aggregate(last=Max("pk"))["last"]
+
+
+def parents_of_active_runs() -> set[int]:
+    """Runs an active run still needs: the run a resume reads its checkpoint from, the workflow run
+    whose succeeded steps a retried workflow reuses, the workflow run of an active step."""
+    rows = TaskExecution.objects.filter(status__in=TaskExecution.ACTIVE_STATUSES, parent_id__isnull=False)
+    return set(rows.order_by().values_list("parent_id", flat=True))
+
+
+def workflow_steps_of(*, execution_ids: Collection[int]) -> list[tuple[int, int, str, int]]:
+    """(id, parent id, status, task id) of the workflow steps of these runs (index on parent)."""
+    return children_of(execution_ids=execution_ids, trigger=TaskExecution.Trigger.WORKFLOW)
+
+
+def existing_execution_ids(*, execution_ids: Collection[int]) -> set[int]:
+    if not execution_ids:
+        return set()
+    return set(TaskExecution.objects.filter(pk__in=list(execution_ids)).order_by().values_list("pk", flat=True))
+
+
+def notification_events_before(*, before: datetime, limit: int) -> list[int]:
+    """Ids of notification events detected before `before` (index on detected_at)."""
+    rows = NotificationEvent.objects.filter(detected_at__lt=before).order_by("detected_at")
+    return list(rows.values_list("id", flat=True)[:limit])
+
+
+def notification_events_count_before(*, before: datetime) -> int:
+    return NotificationEvent.objects.filter(detected_at__lt=before).count()

@@ -37,3 +37,22 @@ def test_check_ids(settings):
     settings.SCHEDULER_THREAD_POOL_SIZE = 0
     ids = sorted(problem.id for problem in check_settings(None))
     assert ids == ["scheduler_app.E001", "scheduler_app.E002", "scheduler_app.W001"]
+
+
+def test_operations_settings_are_checked(settings):
+    settings.SCHEDULER_RETENTION_BATCH_SIZE = 0
+    settings.SCHEDULER_RETENTION_DAYS = -1
+    settings.SCHEDULER_NOTIFY_RATE_LIMIT_SECONDS = "often"
+    problems = {problem.msg: problem.id for problem in check_settings(None)}
+    assert problems == {
+        "SCHEDULER_RETENTION_BATCH_SIZE must be a positive number.": "scheduler_app.W001",
+        "SCHEDULER_RETENTION_DAYS must be a number, 0 or more.": "scheduler_app.W003",
+        "SCHEDULER_NOTIFY_RATE_LIMIT_SECONDS must be a number, 0 or more.": "scheduler_app.W003",
+    }
+
+
+def test_operations_defaults():
+    assert scheduler_settings.RETENTION_DAYS == 90
+    assert scheduler_settings.RETENTION_PER_TASK == 10000
+    assert scheduler_settings.METRICS_TOKEN is None
+    assert scheduler_settings.NOTIFY_RATE_LIMIT_SECONDS == 900.0

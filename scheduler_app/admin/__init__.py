@@ -4,4 +4,4 @@ Importing the modules registers their ModelAdmins with the default admin site (a
 imports this package).
 """
 
-from scheduler_app.admin import calendars, executions, nodes, tasks  # noqa: F401 - registers the ModelAdmins
+from scheduler_app.admin import calendars, executions, nodes, notifications, tasks  # noqa: F401 - registers the ModelAdmins

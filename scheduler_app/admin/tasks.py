@@ -204,6 +204,15 @@ class ScheduledTaskAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.Model
             {"fields": [("max_retries", "retry_interval", "retry_backoff"), "timeout_seconds", "overlap_policy"]},
         ),
         (
+            _("History"),
+            {
+                "fields": [("retention_days", "retention_max_runs")],
+                "description": _(
+                    "Empty: the site's defaults. Each task's last success and last failure are always kept."
+                ),
+            },
+        ),
+        (
             _("Record"),
             {
                 "fields": [

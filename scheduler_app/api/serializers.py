@@ -91,6 +91,8 @@ class TaskInputSerializer(serializers.Serializer):
     valid_until = serializers.DateTimeField(allow_null=True, required=False)
     jitter_seconds = serializers.IntegerField(min_value=0, max_value=MAX_JITTER_SECONDS, required=False)
     paused_until = serializers.DateTimeField(allow_null=True, required=False)
+    retention_days = serializers.IntegerField(min_value=0, max_value=INT_MAX, allow_null=True, required=False)
+    retention_max_runs = serializers.IntegerField(min_value=0, max_value=INT_MAX, allow_null=True, required=False)
 
     def validate_cron_expression(self, value: str | None) -> str | None:
         return value.strip() or None if isinstance(value, str) else value

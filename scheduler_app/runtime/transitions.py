@@ -40,6 +40,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from scheduler_app import selectors
 from scheduler_app.models import ScheduledTask, TaskExecution
 from scheduler_app.results import trim_result
 from scheduler_app.runtime.clock import db_now
@@ -553,17 +554,6 @@ def executions_skip(*, execution_ids: Sequence[int], reason: str, now: datetime 
     return _end_pending(execution_ids, Status.SKIPPED, now, error_message=reason)
 
 
-def executions_delete(*, execution_ids: Sequence[int]) -> int:
-    """Delete ended runs (retention): the day statistics keep counting them, the tasks' latest is
-    recomputed. Active runs are never deleted here. Returns the rows deleted."""
-    with transaction.atomic():
-        rows = TaskExecution.objects.filter(pk__in=execution_ids, status__in=TaskExecution.TERMINAL_STATUSES)
-        task_ids = set(rows.values_list("task_id", flat=True))
-        deleted, _by_model = rows.delete()
-        tasks_refresh_latest(task_ids=task_ids)
-    return deleted
-
-
 # --------------------------------------------------------------------------- the end of a run
 
 
@@ -780,3 +770,38 @@ def execution_orphan(*, execution: TaskExecution, reason: str, now: datetime | N
     if ended:
         logger.warning("terminated execution=#%s task=%s: %s", execution.pk, execution.task_id, reason)
     return bool(ended)
+
+
+# --------------------------------------------------------------------------- deleting history
+
+
+def executions_delete(*, execution_ids: Sequence[int]) -> int:
+    """Delete finished runs (retention): rows in an active state are never deleted, whatever is asked.
+    The day statistics keep counting them; the tasks' stored latest execution is recomputed.
+
+    Runs that named a deleted row as their parent keep existing with no parent (the field's
+    on_delete=SET_NULL), in the same transaction. The delete is one statement by primary key,
+    without loading the rows (Django's delete() would read every result and output tail only to
+    find nothing to cascade). Returns the number of rows deleted.
+    """
+    if not execution_ids:
+        return 0
+    with transaction.atomic():
+        found = list(
+            TaskExecution.objects.filter(pk__in=list(execution_ids), status__in=TaskExecution.TERMINAL_STATUSES)
+            .order_by()
+            .values_list("pk", "task_id")
+        )
+        if not found:
+            return 0
+        ids = [pk for pk, _task in found]
+        # Found by the parent index first (selectors.children_of), then updated by primary key.
+        deleting = set(ids)
+        orphaned = [pk for pk, _parent, _s, _t in selectors.children_of(execution_ids=ids) if pk not in deleting]
+        if orphaned:
+            TaskExecution.objects.filter(pk__in=orphaned).update(parent=None)
+        rows = TaskExecution.objects.filter(pk__in=ids, status__in=TaskExecution.TERMINAL_STATUSES)
+        deleted = rows._raw_delete(rows.db)
+        # The day statistics keep counting deleted runs; a task's stored latest execution moves back.
+        tasks_refresh_latest(task_ids={task for _pk, task in found})
+    return deleted

@@ -45,6 +45,7 @@ from scheduler_app.scheduling.engine import (
     OccurrenceExecutor,
     TaskJobStore,
 )
+from scheduler_app.scheduling.operations import OperationsWorker
 from scheduler_app.triggers import build_task_trigger, timing_of
 
 logger = logging.getLogger("scheduler_app.scheduler")
@@ -172,6 +173,8 @@ class SchedulerManager:
         self._db_trouble_until = 0.0
         self._lease_until = 0.0
         self._started_at = db_now()
+        # Notifications, their outbox and retention: the leader's, in a thread of their own.
+        self.operations = OperationsWorker(node_id=self.node_id, is_leader=self.holds_lease, stopping=self.stopping)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -189,6 +192,7 @@ class SchedulerManager:
         )
         self.scheduler.may_fire = self._may_fire
         self.scheduler.start(paused=True)
+        self.operations.start()
         SchedulerState.objects.get_or_create(pk=1)
         SchedulerNode.objects.update_or_create(
             node_id=self.node_id,
@@ -264,6 +268,7 @@ class SchedulerManager:
             self._request_terminate(reason)
             self._wait_idle(10.0)
         self._force_terminate_own(reason)
+        self.operations.stop()
         self.backend.shutdown()
         close_old_connections()
         SchedulerNode.objects.filter(node_id=self.node_id).update(

@@ -58,6 +58,8 @@ EDITABLE_FIELDS: tuple[str, ...] = (
     "overlap_policy",
     "misfire_grace_seconds",
     "catch_up",
+    "retention_days",
+    "retention_max_runs",
 )
 COPY_SUFFIX = "_副本"
 MAX_TASK_ID = MAX_ID

@@ -263,3 +263,28 @@ def test_times_are_the_databases_clock(task, monkeypatch):
     queued = transitions.execution_queue(task_id=task.pk, trigger="manual")
     ahead = (queued.scheduled_for - timezone.now()).total_seconds()
     assert 41 < ahead < 43
+
+
+# --------------------------------------------------------------------------- deleting history
+
+
+@pytest.mark.django_db
+def test_executions_delete_never_deletes_an_active_row():
+    task = ScheduledTaskFactory()
+    pending = TaskExecutionFactory(task=task, status="pending")
+    running = TaskExecutionFactory(task=task, status="running")
+    done = TaskExecutionFactory(task=task, status="failed")
+    extra = TaskExecutionFactory(task=task, status="failed")
+    assert transitions.executions_delete(execution_ids=[pending.pk, running.pk, done.pk]) == 1
+    left = TaskExecution.objects.filter(task=task).order_by("id").values_list("id", flat=True)
+    assert list(left) == [pending.pk, running.pk, extra.pk]
+
+
+@pytest.mark.django_db
+def test_executions_delete_leaves_the_children_without_a_parent():
+    task = ScheduledTaskFactory()
+    parent = TaskExecutionFactory(task=task, status="failed")
+    retry = TaskExecutionFactory(task=task, status="failed", trigger="retry", parent=parent)
+    transitions.executions_delete(execution_ids=[parent.pk])
+    retry.refresh_from_db()
+    assert retry.parent_id is None

@@ -1,0 +1,1 @@
+"""Operability: notification events and their delivery (email, signed webhooks), metric counters."""
