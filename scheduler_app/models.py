@@ -1188,3 +1188,60 @@ class OperationsCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}[{self.task_pk}, {self.label}] = {self.value}"
+
+
+class OperatorAction(models.Model):
+    """One manual action on a task or a run (run now, pause, terminate, mark, clear, backfill, ...):
+    who did it, when, on what, why. Written by the service that does the action, in its transaction,
+    so an action that did not happen is not recorded and one that happened always is.
+
+    The run is kept by id, not by foreign key: retention deletes old runs, the record of what an
+    operator did to them stays. The task and the actor are kept by name as well, for the same reason.
+    """
+
+    class Action(models.TextChoices):
+        RUN_NOW = "run_now", _("run now")
+        ENABLE = "enable", _("enable")
+        DISABLE = "disable", _("disable")
+        PAUSE = "pause", _("pause")
+        RESUME = "resume", _("resume")
+        PAUSE_RUN = "pause_run", _("pause a run")
+        RESUME_RUN = "resume_run", _("resume a run")
+        TERMINATE = "terminate", _("terminate a run")
+        RERUN = "rerun", _("rerun")
+        MARK_SUCCESS = "mark_success", _("mark success")
+        MARK_FAILED = "mark_failed", _("mark failed")
+        CLEAR_STEP = "clear_step", _("clear a workflow step")
+        BACKFILL = "backfill", _("backfill")
+        RUN_MISSED = "run_missed", _("run missed occurrences")
+        IMPORT = "import", _("import")
+        RESTORE = "restore", _("restore a version")
+
+    at = models.DateTimeField(_("at"), db_index=True)
+    action = models.CharField(_("action"), max_length=20, choices=Action.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    actor_name = models.CharField(_("by (name)"), max_length=150, blank=True, default="")
+    task = models.ForeignKey(
+        ScheduledTask, verbose_name=_("task"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    task_name = models.CharField(_("task (name)"), max_length=100, blank=True, default="")
+    execution_id = models.BigIntegerField(_("execution"), null=True, blank=True, db_index=True)
+    reason = models.CharField(_("reason"), max_length=500, blank=True, default="")
+    details = models.JSONField(_("details"), default=dict, blank=True)
+
+    class Meta:
+        db_table = "zq_task_operator_actions"
+        ordering = ["-id"]
+        verbose_name = _("operator action")
+        verbose_name_plural = _("operator actions")
+        indexes = [models.Index(fields=["task", "-at"], name="zq_action_task_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name or '-'} {self.action} {self.task_name}"
