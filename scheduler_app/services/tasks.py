@@ -162,7 +162,7 @@ def task_create(*, data: Mapping[str, Any], user: Actor) -> ScheduledTask:
     task_validate(task=task)
     _check_instants(task, before=None)
     _save(task)
-    schedule_touch()
+    schedule_touch(task_ids=[task.pk])
     return task
 
 
@@ -189,7 +189,7 @@ def task_update(*, task: ScheduledTask, data: Mapping[str, Any], user: Actor) ->
     if was_enabled and not task.enabled:
         _refuse_if_enabled_workflows_use(task, TASK_DISABLE_USED_BY_WORKFLOW)
     _save(task)
-    schedule_touch()
+    schedule_touch(task_ids=[task.pk])
     return task
 
 
@@ -207,8 +207,9 @@ def task_delete(*, task: ScheduledTask, user: Actor) -> None:
     started = list(TaskExecution.objects.filter(task=task).started().values_list("pk", flat=True)[:10])
     if started:
         raise TaskInUse(gettext(TASK_DELETE_STARTED_RUNS) % {"ids": ", ".join(map(str, started))})
+    task_pk = task.pk
     task.delete()
-    schedule_touch()
+    schedule_touch(task_ids=[task_pk])
 
 
 def _task_set_flag(
@@ -234,7 +235,7 @@ def _task_set_flag(
             task_validate(task=task)
         _check_instants(task, before=before, enabling=field == "enabled" and value)
         task.save(update_fields=[field, "paused_until", "updated_by", "updated_at"])
-        schedule_touch()
+        schedule_touch(task_ids=[task.pk])
     return task
 
 
@@ -277,7 +278,7 @@ def tasks_resume_expired(*, task_ids: Iterable[int], now: datetime | None = None
     ids = sorted(expired.values_list("pk", flat=True))
     if ids:
         ScheduledTask.objects.filter(pk__in=ids).update(paused=False, paused_until=None, updated_at=now)
-        schedule_touch()
+        schedule_touch(task_ids=ids)
     return ids
 
 
