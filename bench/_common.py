@@ -38,6 +38,13 @@ def setup(database_url: str | None = None, *, probe: bool = False) -> str:
         server.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
         server.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
         server.close()
+    elif url.startswith(("postgres://", "postgresql://")):
+        import psycopg
+
+        base, name = url.rsplit("/", 1)
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as server:
+            server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            server.execute(f'CREATE DATABASE "{name}"')
     elif url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
     import django

@@ -875,8 +875,11 @@ class SchedulerState(models.Model):
     """The single row (pk=1) shared by all processes: the schedule version and the leader lease.
 
     Every change the scheduler must see bumps `schedule_version` (in transaction.on_commit); the
-    scheduler polls it. The leader holds the lease while `lease_expires_at` is in the future.
+    scheduler polls it, and on PostgreSQL also LISTENs on CHANGES_CHANNEL, where each bump notifies.
+    The leader holds the lease while `lease_expires_at` is in the future.
     """
+
+    CHANGES_CHANNEL = "zquant_schedule"
 
     schedule_version = models.BigIntegerField(_("schedule version"), default=0)
     changed_at = models.DateTimeField(_("changed at"), null=True, blank=True)

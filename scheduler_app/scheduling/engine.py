@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 from apscheduler.executors.base import BaseExecutor
 from apscheduler.job import Job
-from apscheduler.jobstores.base import BaseJobStore, JobLookupError
+from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_PAUSED, TIMEOUT_MAX
@@ -163,6 +163,12 @@ class TaskJobStore(DjangoJobStore):
     # -- writes: memory, and the table (at once, or queued for the next flush)
 
     def add_job(self, job) -> None:
+        with self._lock:
+            known = self._memory.lookup_job(job.id) is not None
+        if known:
+            # The row exists (memory mirrors the table): the scheduler replaces the job with an update,
+            # without a failing INSERT first.
+            raise ConflictingIdError(job.id)
         super().add_job(job)  # ConflictingIdError when the row exists: the scheduler then updates
         with self._lock:
             if self._memory.lookup_job(job.id) is None:

@@ -45,6 +45,7 @@ from scheduler_app.scheduling.engine import (
     OccurrenceExecutor,
     TaskJobStore,
 )
+from scheduler_app.scheduling.listener import ScheduleChange, ScheduleListener
 from scheduler_app.scheduling.operations import OperationsWorker
 from scheduler_app.triggers import build_task_trigger, timing_of
 
@@ -54,6 +55,10 @@ Status = TaskExecution.Status
 # A standby tries to take the lease this long after the database says it runs out.
 TAKEOVER_MARGIN_SECONDS = 0.05
 DISPATCH_GATHER_SECONDS = 0.005
+# A change takes effect from its commit, not from when this process saw it: an occurrence due in
+# between still fires (late). Only for changes made while this process led, and this recent: what
+# changed before (while no scheduler ran, say) counts from when the leader takes it up.
+EFFECT_FROM_COMMIT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ class TaskSchedule:
     event_calendar_revision: int | None = None
     jitter_seconds: int = 0
     paused_until: datetime | None = None
+    updated_at: datetime | None = None
 
     FIELDS = (
         "id",
@@ -104,6 +110,7 @@ class TaskSchedule:
         "event_calendar_id",
         "jitter_seconds",
         "paused_until",
+        "updated_at",
     )
     # The calendars' revisions, read in the same query: a change of a calendar's days changes them.
     EXPRESSIONS = {
@@ -159,7 +166,15 @@ class SchedulerManager:
         self._fires_lock = threading.Lock()
         self._fire_scheduled = False
         self._fire_failures = 0
-        self._wake = threading.Event()  # a pool slot freed up: dispatch before the next turn
+        self._wake = threading.Event()  # a pool slot freed up, or a schedule change was notified
+        self._dispatch_wanted = False  # the wake was for a free slot: dispatch before the next turn
+        self._changes: list[ScheduleChange] = []  # notified by the listener, not applied yet
+        self._changes_lock = threading.Lock()
+        self.listener = (
+            ScheduleListener(on_change=self._schedule_changed, stopping=self.stopping)
+            if ScheduleListener.available()
+            else None
+        )
         self._backlog = False  # due runs wait for a free slot
         self.backend.on_slot_free = self._slot_freed
         if isinstance(self.backend, ThreadBackend):
@@ -173,6 +188,7 @@ class SchedulerManager:
         self._db_trouble_until = 0.0
         self._lease_until = 0.0
         self._started_at = db_now()
+        self._leading_since: datetime | None = None
         # Notifications, their outbox and retention: the leader's, in a thread of their own.
         self.operations = OperationsWorker(node_id=self.node_id, is_leader=self.holds_lease, stopping=self.stopping)
 
@@ -193,6 +209,8 @@ class SchedulerManager:
         self.scheduler.may_fire = self._may_fire
         self.scheduler.start(paused=True)
         self.operations.start()
+        if self.listener is not None:
+            self.listener.start()
         SchedulerState.objects.get_or_create(pk=1)
         SchedulerNode.objects.update_or_create(
             node_id=self.node_id,
@@ -234,15 +252,19 @@ class SchedulerManager:
                     backoff = min(backoff * 2, 1.0)
                 next_turn = time.monotonic() + backoff
             elif self._wake.is_set():
-                # Slots free up one run at a time in a burst: gather a few before claiming again, so a
-                # dispatch claims many runs instead of one.
-                time.sleep(DISPATCH_GATHER_SECONDS)
+                if self._dispatch_wanted:
+                    # Slots free up one run at a time in a burst: gather a few before claiming again,
+                    # so a dispatch claims many runs instead of one.
+                    time.sleep(DISPATCH_GATHER_SECONDS)
                 self._wake.clear()
-                if self.holds_lease():
-                    try:
-                        self.dispatch(now=db_now())
-                    except Exception:
-                        logger.exception("dispatching failed; the next turn tries again")
+                self._apply_notified_changes()
+                if self._dispatch_wanted:
+                    self._dispatch_wanted = False
+                    if self.holds_lease():
+                        try:
+                            self.dispatch(now=db_now())
+                        except Exception:
+                            logger.exception("dispatching failed; the next turn tries again")
             self._wake.wait(max(0.0, next_turn - time.monotonic()))
 
     def request_stop(self) -> None:
@@ -269,6 +291,8 @@ class SchedulerManager:
             self._wait_idle(10.0)
         self._force_terminate_own(reason)
         self.operations.stop()
+        if self.listener is not None:
+            self.listener.join(timeout=2.0)
         self.backend.shutdown()
         close_old_connections()
         SchedulerNode.objects.filter(node_id=self.node_id).update(
@@ -368,6 +392,7 @@ class SchedulerManager:
     def _become_leader(self) -> None:
         logger.info("node %s is now the leader", self.node_id)
         self.is_leader = True
+        self._leading_since = db_now()
         if time.monotonic() >= self._db_trouble_until:
             self._recover_orphans(db_now())
             self._last_orphan_check = time.monotonic()
@@ -404,32 +429,105 @@ class SchedulerManager:
     def sync_jobs(self) -> None:
         """Make the job store mirror the schedulable tasks: add, rebuild, pause, resume, remove."""
         with self._sync_lock:
-            rows = {task.pk: task for task in ScheduledTask.objects.schedulable().annotate(**TaskSchedule.EXPRESSIONS)}
-            tasks = {
-                pk: TaskSchedule(
-                    **{name: getattr(task, name) for name in (*TaskSchedule.FIELDS, *TaskSchedule.EXPRESSIONS)}
-                )
-                for pk, task in rows.items()
-            }
+            rows = self._schedulable_rows(ScheduledTask.objects.schedulable())
+            tasks = {pk: self._schedule_of(row) for pk, row in rows.items()}
             self._blackouts = selectors.blackouts_by_task(selectors.blackouts_in_force(), tasks)
             # Before the jobs change, so a job that is due at once finds its task; the rows go with the
             # runs a round starts, so that starting them waits for no query.
             self._tasks, self._task_rows = tasks, rows
-            self._next_pause_end = min(
-                (task.paused_until for task in tasks.values() if task.paused and task.paused_until), default=None
-            )
+            self._next_pause_end = self._earliest_pause_end()
             wanted = {task.job_id: task for task in tasks.values()}
             for task in wanted.values():
                 self._sync_job(task)
             for job_id in set(self._jobs) - set(wanted):
                 self._remove_job(job_id)
 
+    def sync_tasks(self, *, task_ids: set[int] | frozenset[int]) -> None:
+        """sync_jobs for these tasks only (a notified change): one query for their rows, one for the
+        blackout windows. A task that is gone or no longer schedulable loses its job."""
+        with self._sync_lock:
+            rows = self._schedulable_rows(ScheduledTask.objects.schedulable().filter(pk__in=list(task_ids)))
+            # Copies, not changes in place: the APScheduler thread reads these maps meanwhile.
+            tasks, task_rows, blackouts = dict(self._tasks), dict(self._task_rows), dict(self._blackouts)
+            gone = []
+            for task_id in task_ids:
+                before = tasks.pop(task_id, None)
+                task_rows.pop(task_id, None)
+                blackouts.pop(task_id, None)
+                if before is not None and (task_id not in rows or rows[task_id].job_id != before.job_id):
+                    gone.append(before.job_id)
+            for task_id, row in rows.items():
+                tasks[task_id], task_rows[task_id] = self._schedule_of(row), row
+            blackouts.update(selectors.blackouts_by_task(selectors.blackouts_in_force(), rows))
+            self._blackouts, self._tasks, self._task_rows = blackouts, tasks, task_rows
+            self._next_pause_end = self._earliest_pause_end()
+            for task_id in rows:
+                self._sync_job(tasks[task_id])
+            for job_id in gone:
+                self._remove_job(job_id)
+
+    @staticmethod
+    def _schedulable_rows(queryset) -> dict[int, ScheduledTask]:
+        return {task.pk: task for task in queryset.annotate(**TaskSchedule.EXPRESSIONS)}
+
+    @staticmethod
+    def _schedule_of(row: ScheduledTask) -> TaskSchedule:
+        return TaskSchedule(**{name: getattr(row, name) for name in (*TaskSchedule.FIELDS, *TaskSchedule.EXPRESSIONS)})
+
+    def _earliest_pause_end(self) -> datetime | None:
+        ends = (task.paused_until for task in self._tasks.values() if task.paused and task.paused_until)
+        return min(ends, default=None)
+
+    def _schedule_changed(self, change: ScheduleChange) -> None:
+        """The listener's callback (its thread): queue the change and wake the main loop."""
+        with self._changes_lock:
+            self._changes.append(change)
+        self._wake.set()
+
+    def _apply_notified_changes(self) -> None:
+        """Apply the notified changes that follow the version this process has seen, task by task;
+        anything else (an unknown version, a gap, "any task") is left to the next turn's poll, whose
+        full reconciliation covers it."""
+        with self._changes_lock:
+            changes, self._changes = self._changes, []
+        if not changes or not self.holds_lease():
+            return
+        task_ids: set[int] = set()
+        version = self._version_seen
+        for change in sorted(changes, key=lambda change: change.version or 0):
+            if change.version is not None and change.version <= version:
+                continue  # a full reconciliation saw it already
+            if change.version != version + 1 or change.task_ids is None:
+                self._version_seen = -1  # the next turn reconciles everything
+                return
+            task_ids |= change.task_ids
+            version = change.version
+        if not task_ids:
+            return
+        try:
+            self.sync_tasks(task_ids=task_ids)
+        except Exception:
+            logger.exception("applying a notified schedule change failed; the next turn reconciles")
+            self._version_seen = -1
+            return
+        self._version_seen = version
+        logger.info("schedule version %s (notified) applied to tasks %s", version, sorted(task_ids)[:20])
+
+    def _effective_since(self, task: TaskSchedule, now: datetime) -> datetime:
+        """From when a task's new or changed schedule counts: its commit, if that was a moment ago."""
+        changed, leading = task.updated_at, self._leading_since
+        recent = now - timedelta(seconds=EFFECT_FROM_COMMIT_SECONDS)
+        if changed is not None and leading is not None and max(leading, recent) <= changed <= now:
+            return changed
+        return now
+
     def _sync_job(self, task: TaskSchedule) -> None:
         signature = self._jobs.get(task.job_id)
         if signature != task.signature:
+            since = self._effective_since(task, db_now())
             try:
-                trigger = build_task_trigger(timing_of(task), start_date=db_now())
-                first = self._first_fire_time(task, trigger, db_now())
+                trigger = build_task_trigger(timing_of(task), start_date=since)
+                first = self._first_fire_time(task, trigger, since)
             except InvalidSchedule as error:
                 self._report_schedule_error(task, str(error))
                 self._remove_job(task.job_id)
@@ -492,10 +590,7 @@ class SchedulerManager:
                 logger.info("task=%s %r: paused until %s, resumed", task.id, task.name, task.paused_until.isoformat())
                 if task.job_id in self._jobs:
                     self._sync_job(current)
-            self._next_pause_end = min(
-                (task.paused_until for task in self._tasks.values() if task.paused and task.paused_until),
-                default=None,
-            )
+            self._next_pause_end = self._earliest_pause_end()
 
     def _remove_job(self, job_id: str) -> None:
         if job_id in self._jobs:
@@ -627,6 +722,7 @@ class SchedulerManager:
     def _slot_freed(self) -> None:
         # Runs wait for a slot: dispatch now rather than at the next turn.
         if self._backlog:
+            self._dispatch_wanted = True
             self._wake.set()
 
     # ------------------------------------------------------------------ dispatching queued runs

@@ -5,7 +5,7 @@ changed when it knows them. It registers one `transaction.on_commit` callback pe
 loop of services inside one `atomic()` block, as the admin's bulk actions do, bumps the version
 once), so the scheduler never reloads a change that was rolled back. The scheduler polls
 `SchedulerState.schedule_version` (row pk=1). On PostgreSQL the bump also sends a notification
-(NOTIFY on SCHEDULE_CHANNEL, in the bump's own transaction, so it arrives only once the change is
+(NOTIFY on SchedulerState.CHANGES_CHANNEL, in the bump's own transaction, so it arrives only once the change is
 committed) naming the changed tasks: a listening scheduler applies just those at once instead of
 waiting for its next poll.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -27,13 +26,20 @@ from scheduler_app.models import SchedulerState
 logger = logging.getLogger(__name__)
 
 STATE_PK = 1
-SCHEDULE_CHANNEL = "zquant_schedule"
 # A notification naming more tasks than this says "everything" instead (payloads are bounded).
 MAX_NOTIFIED_TASKS = 200
 EVERYTHING = "*"
 
-# The tasks changed by this thread's transaction, for the notification its commit sends.
-_pending = threading.local()
+
+class _PendingBump:
+    """The on-commit callback of one transaction's bump, collecting the tasks its touches name."""
+
+    def __init__(self, task_ids: set[int | str]) -> None:
+        self.task_ids = task_ids
+
+    def __call__(self) -> None:
+        version = schedule_version_bump(task_ids=self.task_ids)
+        logger.debug("schedule version is now %s", version)
 
 
 def schedule_touch(*, task_ids: Iterable[int] | None = None) -> None:
@@ -41,19 +47,17 @@ def schedule_touch(*, task_ids: Iterable[int] | None = None) -> None:
 
     `task_ids` are the tasks the change concerns (None: it may concern any, e.g. a calendar).
     """
-    changed = getattr(_pending, "task_ids", None)
-    if changed is None:
-        changed = _pending.task_ids = set()
-    if task_ids is None:
-        changed.add(EVERYTHING)
-    else:
-        changed.update(task_ids)
-    # Django keeps pending callbacks as (savepoint ids, func, robust); one bump per transaction is enough,
-    # and a callback registered in a savepoint that rolls back is removed, so we register again then.
-    if connection.in_atomic_block and any(func is _schedule_version_bump for _s, func, _r in connection.run_on_commit):
-        return
-    # robust: the change itself is committed; a failed bump is healed by the scheduler's periodic resync.
-    transaction.on_commit(_schedule_version_bump, robust=True)
+    touched: set[int | str] = {EVERYTHING} if task_ids is None else set(task_ids)
+    # Django keeps pending callbacks as (savepoint ids, func, robust); one bump per transaction is
+    # enough, and it names every task touched in it. A callback registered in a savepoint that rolls
+    # back is removed with its tasks, so the next touch registers again; tasks named in a savepoint
+    # that rolled back may stay named, which only makes the scheduler look at them once more.
+    if connection.in_atomic_block:
+        for _savepoints, func, _robust in connection.run_on_commit:
+            if isinstance(func, _PendingBump):
+                func.task_ids |= touched
+                return
+    transaction.on_commit(_PendingBump(touched), robust=True)
 
 
 def schedule_version_bump(*, now: datetime | None = None, task_ids: Iterable[int | str] = (EVERYTHING,)) -> int:
@@ -77,20 +81,13 @@ def schedule_version_bump(*, now: datetime | None = None, task_ids: Iterable[int
         version = SchedulerState.objects.values_list("schedule_version", flat=True).get(pk=STATE_PK)
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_notify(%s, %s)", [SCHEDULE_CHANNEL, notification_payload(task_ids)])
+                payload = notification_payload(version=version, task_ids=task_ids)
+                cursor.execute("SELECT pg_notify(%s, %s)", [SchedulerState.CHANGES_CHANNEL, payload])
     return version
 
 
-def notification_payload(task_ids: Iterable[int | str]) -> str:
-    """{"tasks": [ids] | "*"}: what a schedule notification names."""
+def notification_payload(*, version: int, task_ids: Iterable[int | str]) -> str:
+    """{"version": n, "tasks": [ids] | "*"}: the version this change made, and the tasks it concerns."""
     ids = set(task_ids)
-    if EVERYTHING in ids or len(ids) > MAX_NOTIFIED_TASKS:
-        return json.dumps({"tasks": EVERYTHING})
-    return json.dumps({"tasks": sorted(ids)})
-
-
-def _schedule_version_bump() -> None:
-    changed = getattr(_pending, "task_ids", None) or {EVERYTHING}
-    _pending.task_ids = set()
-    version = schedule_version_bump(task_ids=changed)
-    logger.debug("schedule version is now %s", version)
+    tasks = EVERYTHING if EVERYTHING in ids or len(ids) > MAX_NOTIFIED_TASKS else sorted(ids)
+    return json.dumps({"version": version, "tasks": tasks})
