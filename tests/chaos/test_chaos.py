@@ -1,6 +1,7 @@
-"""Chaos: real schedulers against a private MariaDB that the tests kill, restart and starve.
+"""Chaos: real schedulers against a private database server that the tests kill, restart and starve.
 
-Run with `scripts/test.sh -m chaos` (CI runs it on MariaDB). Each scenario adds a row to the summary
+Run with `scripts/test.sh -m chaos` (CI runs it on MariaDB and, with a postgres DATABASE_URL, on a
+private PostgreSQL). Each scenario adds a row to the summary
 table printed at the end: scenario, runs expected, runs recorded, duplicates, lost, recovery seconds.
 """
 
@@ -15,11 +16,14 @@ from pathlib import Path
 
 import pytest
 
-# The harness talks to its private server through the MySQL driver (the `mysql` extra); without it
-# the chaos suite cannot run, and says so instead of breaking collection of the whole suite.
-pytest.importorskip("MySQLdb", reason="the chaos suite needs the MySQL driver (pip install -e '.[mysql]')")
+# The harness talks to its private server through that database's driver (the `mysql` or `postgres`
+# extra); without it the chaos suite cannot run, and says so instead of breaking collection of the suite.
+if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+    pytest.importorskip("psycopg", reason="the chaos suite on PostgreSQL needs psycopg (pip install -e '.[postgres]')")
+else:
+    pytest.importorskip("MySQLdb", reason="the chaos suite needs the MySQL driver (pip install -e '.[mysql]')")
 
-from tests.chaos.harness import PrivateMariaDB, Scheduler, create_tasks, wait_for
+from tests.chaos.harness import Scheduler, create_tasks, private_server, wait_for
 from tests.chaos.summary import SUMMARY
 
 pytestmark = pytest.mark.chaos
@@ -37,7 +41,7 @@ LONG_OUTAGE = int(os.environ.get("CHAOS_OUTAGE_SECONDS", "60"))
 
 @pytest.fixture(scope="module")
 def server():
-    db = PrivateMariaDB()
+    db = private_server()
     db.start()
     yield db
     db.destroy()
@@ -52,13 +56,13 @@ def db(server):
 
 
 def now_db(db) -> float:
-    return float(db.query("SELECT UNIX_TIMESTAMP(NOW(6))")[0][0])
+    return float(db.query(f"SELECT {db.epoch(db.now)}")[0][0])
 
 
 def counts(db, since: float, until: float) -> dict[str, int]:
     rows = db.query(
         "SELECT status, COUNT(*) FROM zq_task_task_executions "
-        "WHERE scheduled_for >= FROM_UNIXTIME(%s) AND scheduled_for < FROM_UNIXTIME(%s) AND `trigger`='schedule' "
+        f"WHERE scheduled_for >= {db.from_epoch()} AND scheduled_for < {db.from_epoch()} AND {db.trigger}='schedule' "
         "GROUP BY status",
         since,
         until,
@@ -70,14 +74,14 @@ def duplicates(db) -> int:
     """Occurrences recorded (run or skipped) more than once: the unique key forbids it, the count checks it."""
     rows = db.query(
         "SELECT COUNT(*) FROM (SELECT task_id, scheduled_for FROM zq_task_task_executions "
-        "WHERE `trigger` = 'schedule' GROUP BY task_id, scheduled_for HAVING COUNT(*) > 1) d"
+        f"WHERE {db.trigger} = 'schedule' GROUP BY task_id, scheduled_for HAVING COUNT(*) > 1) d"
     )
     return int(rows[0][0])
 
 
 def active(db) -> list[tuple]:
     return db.query(
-        "SELECT id, status, `trigger` FROM zq_task_task_executions WHERE status IN ('pending','running','paused')"
+        f"SELECT id, status, {db.trigger} FROM zq_task_task_executions WHERE status IN ('pending','running','paused')"
     )
 
 
@@ -165,8 +169,8 @@ def test_kill_9_of_the_leader_hands_over_to_the_standby(db, tmp_path):
     assert new_leader
     first_fire = wait_for(
         lambda: db.query(
-            "SELECT UNIX_TIMESTAMP(MIN(start_time)) FROM zq_task_task_executions WHERE worker LIKE %s "
-            "AND `trigger`='schedule' AND start_time IS NOT NULL",
+            f"SELECT {db.epoch('MIN(start_time)')} FROM zq_task_task_executions WHERE worker LIKE %s "
+            f"AND {db.trigger}='schedule' AND start_time IS NOT NULL",
             f"%:{survivor.pid}:%",
         )[0][0],
         15,
@@ -176,7 +180,7 @@ def test_kill_9_of_the_leader_hands_over_to_the_standby(db, tmp_path):
     status, error = db.query("SELECT status, error_message FROM zq_task_task_executions WHERE id=%s", orphan_id)[0]
     wait_for(lambda: not group_alive(marker) or None, 10, message="the orphan's command to be killed")
     retried = db.query(
-        "SELECT COUNT(*) FROM zq_task_task_executions WHERE parent_id=%s AND `trigger`='retry'", orphan_id
+        f"SELECT COUNT(*) FROM zq_task_task_executions WHERE parent_id=%s AND {db.trigger}='retry'", orphan_id
     )
     assert survivor.stop() == 0
     SUMMARY.append(["kill -9 of the leader mid-run", "-", "-", duplicates(db), 0, f"{recovery:.1f}"])
@@ -200,7 +204,7 @@ def test_database_restart(db, tmp_path, outage):
     back = now_db(db)
     first_after = wait_for(
         lambda: db.query(
-            "SELECT UNIX_TIMESTAMP(MIN(start_time)) FROM zq_task_task_executions WHERE start_time >= FROM_UNIXTIME(%s)",
+            f"SELECT {db.epoch('MIN(start_time)')} FROM zq_task_task_executions WHERE start_time >= {db.from_epoch()}",
             back,
         )[0][0],
         15,
@@ -217,7 +221,14 @@ def test_database_restart(db, tmp_path, outage):
     expected = 5 * int(window[1] - window[0])
     recorded = sum(n for status, n in after.items() if status != "skipped")
     SUMMARY.append(
-        [f"MariaDB down {outage} s", expected, recorded, duplicates(db), max(0, expected - recorded), f"{recovery:.1f}"]
+        [
+            f"{db.name} down {outage} s",
+            expected,
+            recorded,
+            duplicates(db),
+            max(0, expected - recorded),
+            f"{recovery:.1f}",
+        ]
     )
     assert recovery <= 5
     assert still_running(db) == 0
@@ -262,8 +273,8 @@ def test_a_standby_taking_over_after_an_outage_loses_no_occurrence(db, tmp_path)
     assert outage.get("skipped", 0) >= expected - 5  # at most one catch-up run per task
 
 
-def test_idle_connections_killed_by_wait_timeout(db, tmp_path):
-    db.query("SET GLOBAL wait_timeout = 3")
+def test_idle_connections_closed_by_the_server(db, tmp_path):
+    db.set_idle_timeout(3)
     try:
         create_tasks(
             db.url,
@@ -273,15 +284,16 @@ def test_idle_connections_killed_by_wait_timeout(db, tmp_path):
         )
         scheduler = Scheduler(db.url, tmp_path / "s.log", env=FAST_ENV)
         wait_for(lambda: leader(db), 20, message="a leader")
-        time.sleep(32)  # three runs per task, each after 10 s idle: longer than wait_timeout
+        time.sleep(32)  # three runs per task, each after 10 s idle: longer than the idle timeout
         assert scheduler.stop() == 0
     finally:
-        db.query("SET GLOBAL wait_timeout = 28800")
+        db.set_idle_timeout(None)
     statuses = db.query("SELECT status, error_message FROM zq_task_task_executions")
     failed = [error for status, error in statuses if status != "success"]
-    gone_away = "gone away" in scheduler.output() or any("gone away" in (error or "") for error in failed)
+    closed = db.idle_disconnect_text
+    gone_away = closed in scheduler.output() or any(closed in (error or "") for error in failed)
     SUMMARY.append(
-        ["wait_timeout=3, tasks every 10 s", 6, len(statuses) - len(failed), duplicates(db), len(failed), "-"]
+        ["idle timeout 3 s, tasks every 10 s", 6, len(statuses) - len(failed), duplicates(db), len(failed), "-"]
     )
     assert len(statuses) >= 6
     assert failed == []
@@ -379,7 +391,7 @@ def test_kill_9_of_the_leader_during_a_workflow_step_leaves_no_row_active(db, tm
     finished = wait_for(
         lambda: db.query(
             "SELECT e.id FROM zq_task_task_executions e JOIN zq_task_scheduled_tasks t ON t.id = e.task_id "
-            "WHERE t.name='flow' AND e.`trigger`='retry' AND e.status='success'"
+            f"WHERE t.name='flow' AND e.{db.trigger}='retry' AND e.status='success'"
         ),
         30,
         message="the workflow's retry to succeed",
@@ -448,15 +460,15 @@ def test_a_node_with_a_skewed_clock_neither_steals_the_lease_nor_fires_early_or_
         float(late)
         for (late,) in db.query(
             # Occurrences due during the takeover itself are late by the failover, not by the clock.
-            "SELECT TIMESTAMPDIFF(MICROSECOND, scheduled_for, start_time) / 1e6 FROM zq_task_task_executions "
-            "WHERE worker LIKE %s AND `trigger`='schedule' AND start_time IS NOT NULL "
-            "AND scheduled_for > FROM_UNIXTIME(%s)",
+            f"SELECT {db.epoch('start_time')} - {db.epoch('scheduled_for')} FROM zq_task_task_executions "
+            f"WHERE worker LIKE %s AND {db.trigger}='schedule' AND start_time IS NOT NULL "
+            f"AND scheduled_for > {db.from_epoch()}",
             f"%:{skewed.pid}:%",
             takeover_at,
         )
     ]
     future = db.query(
-        "SELECT COUNT(*) FROM zq_task_task_executions WHERE scheduled_for > end_time + INTERVAL 1 SECOND"
+        f"SELECT COUNT(*) FROM zq_task_task_executions WHERE {db.epoch('scheduled_for')} > {db.epoch('end_time')} + 1"
     )[0][0]
     SUMMARY.append(
         [f"node with clock {skew:+d} s", "-", len(lateness), duplicates(db), 0, f"{max(lateness, default=0):.2f}"]
@@ -508,7 +520,7 @@ def test_a_leader_frozen_longer_than_its_lease_runs_nothing_when_it_wakes(db, tm
     for node in (first, second):
         assert node.stop() == 0
     rows = db.query(
-        "SELECT id, worker, status, UNIX_TIMESTAMP(start_time), output_tail FROM zq_task_task_executions "
+        f"SELECT id, worker, status, {db.epoch('start_time')}, output_tail FROM zq_task_task_executions "
         "WHERE status='success'"
     )
     began_after_wake = []
@@ -520,7 +532,7 @@ def test_a_leader_frozen_longer_than_its_lease_runs_nothing_when_it_wakes(db, tm
         if body_began - float(start) > 1.0:
             stale_start.append((pk, body_began - float(start)))
     claimed_after_wake = db.query(
-        "SELECT COUNT(*) FROM zq_task_task_executions WHERE worker=%s AND start_time >= FROM_UNIXTIME(%s)",
+        f"SELECT COUNT(*) FROM zq_task_task_executions WHERE worker=%s AND start_time >= {db.from_epoch()}",
         frozen_node,
         woke_at,
     )[0][0]
