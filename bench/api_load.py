@@ -12,7 +12,9 @@ The clients are closed-loop (each waits for its answer before asking again), so 
 time a request waits for a free worker: with C clients, latency ~ C / throughput.
 
 Usage: python bench/api_load.py [--reset] [--tasks N] [--executions N] [--clients N] [--duration S]
-                                [--servers gunicorn,runserver] [--port P]
+                                [--servers gunicorn,runserver] [--port P] [--profile N]
+--profile N: instead, N task-list requests in this process (Django's test client) under cProfile, with
+the SQL they ran: where one request's time goes, without the server or the other clients.
 Database: BENCH_DATABASE_URL, else mysql://root@127.0.0.1:3306/zq_bench_api_load (never DATABASE_URL).
 """
 
@@ -148,6 +150,34 @@ def load(port: int, key: str, task_ids: list[int], clients: int, duration: float
     return timings, errors, time.monotonic() - began
 
 
+def profile(key: str, count: int) -> None:
+    """Time `count` task-list requests in this process: total, in SQL, and the functions that dominate."""
+    import cProfile
+    import pstats
+
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_AUTHORIZATION=f"Token {key}")
+    path = paths(random.Random(1), [1])["task list"]
+    assert client.get(path).status_code == 200  # warm: URL resolver, templates, connection
+    profiler = cProfile.Profile()
+    with CaptureQueriesContext(connection) as captured:
+        started = time.perf_counter()
+        profiler.enable()
+        for _ in range(count):
+            client.get(path)
+        profiler.disable()
+        elapsed = (time.perf_counter() - started) * 1000 / count
+    sql = sum(float(query["time"]) for query in captured.captured_queries) * 1000 / count
+    print(f"task list: {elapsed:.1f} ms a request, {len(captured) // count} queries taking {sql:.1f} ms")
+    slowest = sorted(captured.captured_queries[: len(captured) // count], key=lambda q: -float(q["time"]))[:3]
+    for query in slowest:
+        print(f"  {float(query['time']) * 1000:.1f} ms  {query['sql'][:160]}")
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reset", action="store_true", help="drop and recreate the benchmark database")
@@ -157,6 +187,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60, help="seconds of load per server")
     parser.add_argument("--servers", default="gunicorn,runserver", help="comma-separated, run in this order")
     parser.add_argument("--port", type=int, default=18510)
+    parser.add_argument("--profile", type=int, default=0, metavar="N", help="profile N task-list requests")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from api_list import buffer_pool, connect, seed
@@ -170,6 +201,9 @@ def main() -> None:
     from scheduler_app.models import ScheduledTask
 
     key = token_key()
+    if args.profile:
+        profile(key, args.profile)
+        return
     task_ids = list(ScheduledTask.objects.values_list("pk", flat=True))
     connection.close()
     cores = len(os.sched_getaffinity(0))
