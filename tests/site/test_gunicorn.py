@@ -3,7 +3,7 @@
 Static files come from `collectstatic` through whitenoise (with caching and compression headers), the
 admin and the API answer with the site's security headers, the access log has the documented format,
 and SIGTERM stops the server cleanly. deploy/zquant.env.example lists every setting the site, the
-scheduler and the gunicorn configuration read.
+scheduler and the gunicorn configuration read, and the systemd units stay hardened.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -163,3 +164,17 @@ def test_the_env_example_lists_every_setting():
     assert {"SECRET_KEY", "DATABASE_URL", "STATIC_ROOT", "SCHEDULER_RETENTION_DAYS", "GUNICORN_WORKERS"} <= names
     listed = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", ENV_EXAMPLE.read_text(), re.MULTILINE))
     assert names - listed == set()
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
+@pytest.mark.parametrize("unit", ["zquant-web.service", "zquant-scheduler.service"])
+def test_the_systemd_units_are_hardened(unit):
+    """systemd's own exposure score (0 fully locked down, 10 unprotected) stays at 2.0 or below."""
+    path = BASE_DIR / "deploy" / "systemd" / unit
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", "--threshold=20", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr
