@@ -181,7 +181,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # STATIC FILES (served by whitenoise, also in the demo)
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `collectstatic` puts the files whitenoise serves; outside the checkout if it is read-only.
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
