@@ -37,6 +37,7 @@ every 400 years (146,097 days, a whole number of weeks), so an expression that m
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
@@ -732,14 +733,22 @@ def _localize_calendar_names(text: str) -> str:
 def describe_schedule(*, cron_expression: str | None, interval_seconds: int | None) -> str:
     """A human-readable schedule in the active language ("At 18:30", "每 15 分钟")."""
     if cron_expression:
-        from cron_descriptor import ExpressionDescriptor, Options
-
-        schedule = parse_cron(cron_expression)
-        options = Options()
-        options.use_24hour_time_format = True
-        options.locale_code = "zh_CN" if (translation.get_language() or "").startswith("zh") else "en_US"
-        expression = MACROS.get(schedule.expression.lower(), schedule.expression)
-        return _localize_calendar_names(ExpressionDescriptor(expression, options).get_description())
+        return _describe_cron(cron_expression, translation.get_language() or "")
     if interval_seconds:
         return describe_interval(interval_seconds)
     return _("Manual: runs only on demand")
+
+
+@functools.lru_cache(maxsize=2048)
+def _describe_cron(cron_expression: str, language: str) -> str:
+    """The words of one expression in one language, worked out once per process: cron-descriptor reads
+    its translation catalogue again for every description, which made schedule text the largest part
+    of rendering a page of tasks. `language` is the active one (the cache key; the words follow it)."""
+    from cron_descriptor import ExpressionDescriptor, Options
+
+    schedule = parse_cron(cron_expression)
+    options = Options()
+    options.use_24hour_time_format = True
+    options.locale_code = "zh_CN" if language.startswith("zh") else "en_US"
+    expression = MACROS.get(schedule.expression.lower(), schedule.expression)
+    return _localize_calendar_names(ExpressionDescriptor(expression, options).get_description())

@@ -87,3 +87,25 @@ class TestOtherDescriptions:
 def described_manual(language: str) -> str:
     with translation.override(language):
         return describe_schedule(cron_expression=None, interval_seconds=None)
+
+
+def test_a_description_is_worked_out_once_per_expression_and_language(monkeypatch):
+    """cron-descriptor re-reads its catalogue for every description; a page of tasks asks for the same
+    few expressions again and again, so each (expression, language) is described once."""
+    import cron_descriptor
+
+    built = []
+    real = cron_descriptor.ExpressionDescriptor
+
+    def counting(*args, **kwargs):
+        built.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cron_descriptor, "ExpressionDescriptor", counting)
+    expression = "7 3 * * 2"  # not described by any other test of this process
+    texts = {described(expression, "en") for _ in range(10)}
+    chinese = {described(expression, "zh-hans") for _ in range(10)}
+    assert texts == {"At 03:07, only on Tuesday"}
+    assert len(chinese) == 1
+    assert chinese != texts
+    assert built == [expression, expression]  # once in English, once in Chinese
