@@ -18,7 +18,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from scheduler_app.admin.common import SchedulerBannerMixin
+from scheduler_app.admin.common import RulePermissionsMixin, SchedulerBannerMixin
 from scheduler_app.calendar_rules import CalendarDays, describe_weekdays
 from scheduler_app.exceptions import SchedulerError
 from scheduler_app.models import BlackoutWindow, Calendar, CalendarDay
@@ -26,6 +26,7 @@ from scheduler_app.occurrences import Blackout
 from scheduler_app.schedules import InvalidSchedule, parse_weekdays
 from scheduler_app.services import blackouts as blackout_services
 from scheduler_app.services import calendars as calendar_services
+from scheduler_app.services import permissions as rules
 
 
 class CalendarDayInline(admin.TabularInline):
@@ -37,18 +38,32 @@ class CalendarDayInline(admin.TabularInline):
     def _published(self, obj: Calendar | None) -> bool:
         return obj is not None and bool(obj.source)
 
+    def _may_edit(self, request: HttpRequest, obj: Calendar | None) -> bool:
+        """The days are part of the calendar: editing them is adding it (obj None) or changing it."""
+        rule = rules.CALENDAR_ADD if obj is None else rules.CALENDAR_CHANGE
+        return not self._published(obj) and rule.allows(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Calendar | None = None) -> bool:
+        return rules.CALENDAR_VIEW.allows(request.user)
+
     def has_add_permission(self, request: HttpRequest, obj: Calendar | None = None) -> bool:
-        return not self._published(obj) and super().has_add_permission(request, obj)
+        return self._may_edit(request, obj)
 
     def has_change_permission(self, request: HttpRequest, obj: Calendar | None = None) -> bool:
-        return not self._published(obj) and super().has_change_permission(request, obj)
+        return self._may_edit(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Calendar | None = None) -> bool:
-        return not self._published(obj) and super().has_delete_permission(request, obj)
+        return self._may_edit(request, obj)
 
 
 @admin.register(Calendar)
-class CalendarAdmin(SchedulerBannerMixin, admin.ModelAdmin):
+class CalendarAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.ModelAdmin):
+    permission_rules = {
+        "view": rules.CALENDAR_VIEW,
+        "add": rules.CALENDAR_ADD,
+        "change": rules.CALENDAR_CHANGE,
+        "delete": rules.CALENDAR_DELETE,
+    }
     list_display = ("name", "weekdays_column", "days_column", "known_until", "source_column", "used_column")
     search_fields = ("name", "description")
     inlines = [CalendarDayInline]
@@ -186,7 +201,13 @@ def _window_text(window: BlackoutWindow) -> str:
 
 
 @admin.register(BlackoutWindow)
-class BlackoutWindowAdmin(SchedulerBannerMixin, admin.ModelAdmin):
+class BlackoutWindowAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.ModelAdmin):
+    permission_rules = {
+        "view": rules.BLACKOUT_VIEW,
+        "add": rules.BLACKOUT_ADD,
+        "change": rules.BLACKOUT_CHANGE,
+        "delete": rules.BLACKOUT_DELETE,
+    }
     list_display = ("name", "scope_column", "window_column", "action", "enabled")
     list_filter = ("enabled", "kind", "action")
     search_fields = ("name", "description", "task__name")
