@@ -39,9 +39,9 @@ class CalendarDayInline(admin.TabularInline):
         return obj is not None and bool(obj.source)
 
     def _may_edit(self, request: HttpRequest, obj: Calendar | None) -> bool:
-        """The days are part of the calendar: editing them is adding it (obj None) or changing it."""
-        rule = rules.CALENDAR_ADD if obj is None else rules.CALENDAR_CHANGE
-        return not self._published(obj) and rule.allows(request.user)
+        """The days are part of the calendar, changed with CALENDAR_CHANGE (on the add page too), as the
+        service that replaces them checks."""
+        return not self._published(obj) and rules.CALENDAR_CHANGE.allows(request.user)
 
     def has_view_permission(self, request: HttpRequest, obj: Calendar | None = None) -> bool:
         return rules.CALENDAR_VIEW.allows(request.user)
@@ -117,9 +117,9 @@ class CalendarAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.ModelAdmin
             name: form.cleaned_data[name] for name in calendar_services.EDITABLE_FIELDS if name in form.cleaned_data
         }
         if change:
-            saved = calendar_services.calendar_update(calendar=obj, data=data)
+            saved = calendar_services.calendar_update(calendar=obj, data=data, actor=request.user)
         else:
-            saved = calendar_services.calendar_create(data=data)
+            saved = calendar_services.calendar_create(data=data, actor=request.user)
         obj.pk, obj.revision = saved.pk, saved.revision
         obj._state.adding = False
 
@@ -140,7 +140,7 @@ class CalendarAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.ModelAdmin
             for inline in formset.forms
             if inline not in deleted and inline.cleaned_data.get("date") is not None
         ]
-        calendar_services.calendar_days_replace(calendar=calendar, days=days)
+        calendar_services.calendar_days_replace(calendar=calendar, days=days, actor=request.user)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
@@ -150,7 +150,7 @@ class CalendarAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.ModelAdmin
             return HttpResponseRedirect(request.get_full_path())
 
     def delete_model(self, request: HttpRequest, obj: Calendar) -> None:
-        calendar_services.calendar_delete(calendar=obj)
+        calendar_services.calendar_delete(calendar=obj, actor=request.user)
 
     def delete_view(self, request, object_id, extra_context=None):
         try:
@@ -163,7 +163,7 @@ class CalendarAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.ModelAdmin
         deleted = 0
         for calendar in list(queryset):
             try:
-                calendar_services.calendar_delete(calendar=calendar)
+                calendar_services.calendar_delete(calendar=calendar, actor=request.user)
             except SchedulerError as error:
                 self.message_user(
                     request,
@@ -245,15 +245,15 @@ class BlackoutWindowAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.Mode
             name: form.cleaned_data[name] for name in blackout_services.EDITABLE_FIELDS if name in form.cleaned_data
         }
         if change:
-            saved = blackout_services.blackout_update(window=obj, data=data)
+            saved = blackout_services.blackout_update(window=obj, data=data, actor=request.user)
         else:
-            saved = blackout_services.blackout_create(data=data)
+            saved = blackout_services.blackout_create(data=data, actor=request.user)
         obj.pk = saved.pk
         obj._state.adding = False
 
     def delete_model(self, request: HttpRequest, obj: BlackoutWindow) -> None:
-        blackout_services.blackout_delete(window=obj)
+        blackout_services.blackout_delete(window=obj, actor=request.user)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[BlackoutWindow]) -> None:
         for window in list(queryset):
-            blackout_services.blackout_delete(window=window)
+            blackout_services.blackout_delete(window=window, actor=request.user)

@@ -22,8 +22,8 @@ applies these same rules).
 | SCHEDULER_VIEW     | view_schedulernode (or change_schedulernode)                           |
 | SCHEDULER_DELETE   | delete_schedulernode                                                   |
 | CALENDAR_VIEW      | view_calendar (or change_calendar)                                     |
-| CALENDAR_ADD       | add_calendar (its listed days come with it)                            |
-| CALENDAR_CHANGE    | change_calendar (its listed days too)                                  |
+| CALENDAR_ADD       | add_calendar                                                           |
+| CALENDAR_CHANGE    | change_calendar (its listed days too, also those of a new calendar)    |
 | CALENDAR_DELETE    | delete_calendar                                                        |
 | BLACKOUT_VIEW      | view_blackoutwindow (or change_blackoutwindow)                         |
 | BLACKOUT_ADD       | add_blackoutwindow                                                     |
@@ -39,8 +39,8 @@ applies these same rules).
 | DELIVERY_DELETE    | delete_notificationdelivery                                            |
 | METRICS_VIEW       | EXECUTION_VIEW and SCHEDULER_VIEW (or the metrics token, in the API)   |
 
-A calendar's listed days are part of it (one service call replaces them), so the calendar's rules
-decide them, not CalendarDay's own model permissions. Notification events and deliveries are records
+A calendar's listed days are part of it (one service call replaces them), so CALENDAR_CHANGE decides
+them, not CalendarDay's own model permissions. Notification events and deliveries are records
 the scheduler writes: they are seen and deleted, never added or changed by hand, by anyone. The
 metrics count runs by task (what EXECUTION_VIEW shows) and name the leading process's host and pid
 (what SCHEDULER_VIEW shows), so they need both; Prometheus, which has no user, presents
