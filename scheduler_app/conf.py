@@ -268,7 +268,8 @@ class SchedulerSettings:
     @property
     def METRICS_TOKEN(self) -> str | None:
         """Bearer token that lets a Prometheus scrape the metrics endpoint without a user account;
-        unset: only signed-in users with the view permission on executions may read it."""
+        unset: only signed-in users with the view permissions on executions and scheduler processes may
+        read it (services.permissions.METRICS_VIEW)."""
         return _text_or_none("METRICS_TOKEN")
 
     @property

@@ -8,11 +8,23 @@ tests state the rule independently of scheduler_app.services.permissions instead
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import time
 from typing import Any
 
 from django.utils import timezone
 
-from scheduler_app.models import ScheduledTask, SchedulerNode, SchedulerState, TaskExecution
+from scheduler_app.models import (
+    BlackoutWindow,
+    Calendar,
+    CalendarDay,
+    NotificationDelivery,
+    NotificationEvent,
+    NotificationSubscription,
+    ScheduledTask,
+    SchedulerNode,
+    SchedulerState,
+    TaskExecution,
+)
 from tests.factories import ScheduledTaskFactory, TaskExecutionFactory, user_with
 
 VIEW = "view_scheduledtask"
@@ -25,6 +37,19 @@ VIEW_RUNS = "view_taskexecution"
 DELETE_RUNS = "delete_taskexecution"
 VIEW_NODES = "view_schedulernode"
 DELETE_NODES = "delete_schedulernode"
+# The calendar and notification models: (view, add, change, delete) of each.
+CALENDAR = tuple(f"{verb}_calendar" for verb in ("view", "add", "change", "delete"))
+BLACKOUT = tuple(f"{verb}_blackoutwindow" for verb in ("view", "add", "change", "delete"))
+SUBSCRIPTION = tuple(f"{verb}_notificationsubscription" for verb in ("view", "add", "change", "delete"))
+EVENT = tuple(f"{verb}_notificationevent" for verb in ("view", "add", "change", "delete"))
+DELIVERY = tuple(f"{verb}_notificationdelivery" for verb in ("view", "add", "change", "delete"))
+SETTINGS_MODELS = (
+    "calendar",
+    "blackoutwindow",
+    "notificationsubscription",
+    "notificationevent",
+    "notificationdelivery",
+)
 
 # What the routes need, as the docs' permission table says it: each group is satisfied by any one of its
 # permissions (Django's rule: change implies view).
@@ -32,6 +57,11 @@ TASKS_SEEN = frozenset({VIEW, CHANGE})
 RUNS_SEEN = frozenset({VIEW_RUNS, "change_taskexecution"})
 NODES_SEEN = frozenset({VIEW_NODES, "change_schedulernode"})
 TASK_FORM = frozenset({VIEW, ADD, CHANGE})
+
+
+def seen(model: tuple[str, ...]) -> frozenset[str]:
+    """A model's view or change permission (Django's rule: change implies view)."""
+    return frozenset({model[0], model[2]})
 
 
 def needs(*groups: str | frozenset[str]) -> tuple[frozenset[str], ...]:
@@ -55,18 +85,21 @@ class Role:
 EDITOR = frozenset(
     f"{verb}_{model}"
     for verb in ("add", "change", "delete", "view")
-    for model in ("scheduledtask", "taskexecution", "schedulernode", "schedulerstate")
+    for model in ("scheduledtask", "taskexecution", "schedulernode", "schedulerstate", *SETTINGS_MODELS)
 ) | {RUN}
 ROLES: dict[str, Role] = {
     "anonymous": Role(signed_in=False),
     "no_perm": Role(),
     "staff": Role(staff=True),
     "task_viewer": Role(frozenset({VIEW})),
-    "viewer": Role(frozenset({VIEW, VIEW_RUNS, VIEW_NODES})),
+    "viewer": Role(frozenset({VIEW, VIEW_RUNS, VIEW_NODES} | {f"view_{model}" for model in SETTINGS_MODELS})),
     "runner": Role(frozenset({RUN})),
     "changer": Role(frozenset({CHANGE})),
     "changer_command": Role(frozenset({CHANGE, COMMAND})),
     "editor": Role(EDITOR),
+    # Change without view, add or delete, on calendars, windows and subscriptions; and the records' deletion
+    # without their deliveries'.
+    "settings_changer": Role(frozenset({CALENDAR[2], BLACKOUT[2], SUBSCRIPTION[2], EVENT[3], DELIVERY[0]})),
     "superuser": Role(staff=True, superuser=True),
 }
 
@@ -89,11 +122,18 @@ class World:
     cmd: ScheduledTask
     failed: TaskExecution
     node: SchedulerNode
+    calendar: Calendar
+    day: CalendarDay
+    window: BlackoutWindow
+    subscription: NotificationSubscription
+    event: NotificationEvent
+    delivery: NotificationDelivery
 
 
 def build_world() -> World:
     """A manual action task (a workflow's step), the workflow, a scheduled command task (with an env, as a
-    provider's token once was), a failed run with output, a scheduler node."""
+    provider's token once was), a failed run with output, a scheduler node; a calendar with a holiday
+    (used by nothing), a blackout window, a webhook subscription, and an event with its delivery."""
     step = ScheduledTaskFactory(name="step", task_type="manual_task", interval_seconds=None)
     flow = ScheduledTaskFactory(
         name="flow", task_type="workflow", interval_seconds=600, config={"tasks": [{"task_id": step.pk}]}
@@ -104,15 +144,55 @@ def build_world() -> World:
     )
     now = timezone.now()
     node = SchedulerNode.objects.create(node_id="n1", host="testhost", pid=4242, started_at=now, last_heartbeat=now)
-    return World(step=step, flow=flow, cmd=cmd, failed=failed, node=node)
+    calendar = Calendar.objects.create(name="SSE", weekdays="1-5")
+    day = CalendarDay.objects.create(calendar=calendar, date=now.date(), note="holiday")
+    window = BlackoutWindow.objects.create(name="lunch", from_time=time(11, 30), until_time=time(13))
+    subscription = NotificationSubscription.objects.create(
+        name="on call", channel="webhook", webhook_url="https://hooks.example.com/x", on_failure=True
+    )
+    event = NotificationEvent.objects.create(
+        kind="failed", key=f"failed:{failed.pk}", summary="flow failed", task=flow, detected_at=now
+    )
+    delivery = NotificationDelivery.objects.create(
+        event=event,
+        subscription=subscription,
+        kind="failed",
+        task=flow,
+        channel="webhook",
+        target=subscription.webhook_url,
+        created_at=now,
+    )
+    return World(
+        step=step,
+        flow=flow,
+        cmd=cmd,
+        failed=failed,
+        node=node,
+        calendar=calendar,
+        day=day,
+        window=window,
+        subscription=subscription,
+        event=event,
+        delivery=delivery,
+    )
 
 
 def db_state() -> tuple[Any, ...]:
-    """Everything a refused request must leave as it was: task rows, execution rows, nodes, the schedule version."""
+    """Everything a refused request must leave as it was: task rows, execution rows, nodes, calendars and their
+    days, blackout windows, notification subscriptions, events and deliveries, the schedule version."""
+    models = (
+        ScheduledTask,
+        TaskExecution,
+        SchedulerNode,
+        Calendar,
+        CalendarDay,
+        BlackoutWindow,
+        NotificationSubscription,
+        NotificationEvent,
+        NotificationDelivery,
+    )
     return (
-        list(ScheduledTask.objects.order_by("pk").values()),
-        list(TaskExecution.objects.order_by("pk").values()),
-        list(SchedulerNode.objects.order_by("pk").values()),
+        *(list(model.objects.order_by("pk").values()) for model in models),
         SchedulerState.objects.filter(pk=1).values_list("schedule_version", flat=True).first(),
     )
 

@@ -11,6 +11,7 @@ import pytest
 
 from scheduler_app.models import SchedulerState
 from scheduler_app.services.calendars import DaySpec, calendar_days_replace
+from scheduler_app.services.permissions import SYSTEM
 from scheduler_app.triggers import (
     CalendarTrigger,
     OneShotTrigger,
@@ -206,10 +207,11 @@ def test_the_signature_changes_with_everything_that_moves_a_fire_time(sse, repor
 
 def test_a_calendar_change_gives_a_new_revision_a_version_bump_and_new_days(sse, django_capture_on_commit_callbacks):
     spec = timing(cron_expression="30 16 * * *", calendar_id=sse.pk)
+    extra = [*SSE_HOLIDAYS, DaySpec(date(2024, 2, 19), note="extra")]
     before = SchedulerState.objects.filter(pk=1).values_list("schedule_version", flat=True).first() or 0
     assert fire_times(spec, count=1, now=utc(2024, 2, 19))[0] == utc(2024, 2, 19, 8, 30)
     with django_capture_on_commit_callbacks(execute=True):
-        assert calendar_days_replace(calendar=sse, days=[*SSE_HOLIDAYS, DaySpec(date(2024, 2, 19), note="extra")])
+        assert calendar_days_replace(actor=SYSTEM, calendar=sse, days=extra)
     sse.refresh_from_db()
     assert SchedulerState.objects.get(pk=1).schedule_version == before + 1
     rebuilt = TaskTiming(**{**spec.__dict__, "calendar_revision": sse.revision})
@@ -217,7 +219,7 @@ def test_a_calendar_change_gives_a_new_revision_a_version_bump_and_new_days(sse,
     assert fire_times(rebuilt, count=1, now=utc(2024, 2, 19))[0] == utc(2024, 2, 20, 8, 30)
     # The same days again: nothing changes, no bump.
     with django_capture_on_commit_callbacks(execute=True):
-        assert not calendar_days_replace(calendar=sse, days=[*SSE_HOLIDAYS, DaySpec(date(2024, 2, 19), note="extra")])
+        assert not calendar_days_replace(actor=SYSTEM, calendar=sse, days=extra)
     assert SchedulerState.objects.get(pk=1).schedule_version == before + 1
 
 

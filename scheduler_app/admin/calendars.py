@@ -18,7 +18,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from scheduler_app.admin.common import SchedulerBannerMixin
+from scheduler_app.admin.common import RulePermissionsMixin, SchedulerBannerMixin
 from scheduler_app.calendar_rules import CalendarDays, describe_weekdays
 from scheduler_app.exceptions import SchedulerError
 from scheduler_app.models import BlackoutWindow, Calendar, CalendarDay
@@ -26,6 +26,7 @@ from scheduler_app.occurrences import Blackout
 from scheduler_app.schedules import InvalidSchedule, parse_weekdays
 from scheduler_app.services import blackouts as blackout_services
 from scheduler_app.services import calendars as calendar_services
+from scheduler_app.services import permissions as rules
 
 
 class CalendarDayInline(admin.TabularInline):
@@ -37,18 +38,32 @@ class CalendarDayInline(admin.TabularInline):
     def _published(self, obj: Calendar | None) -> bool:
         return obj is not None and bool(obj.source)
 
+    def _may_edit(self, request: HttpRequest, obj: Calendar | None) -> bool:
+        """The days are part of the calendar, changed with CALENDAR_CHANGE (on the add page too), as the
+        service that replaces them checks."""
+        return not self._published(obj) and rules.CALENDAR_CHANGE.allows(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Calendar | None = None) -> bool:
+        return rules.CALENDAR_VIEW.allows(request.user)
+
     def has_add_permission(self, request: HttpRequest, obj: Calendar | None = None) -> bool:
-        return not self._published(obj) and super().has_add_permission(request, obj)
+        return self._may_edit(request, obj)
 
     def has_change_permission(self, request: HttpRequest, obj: Calendar | None = None) -> bool:
-        return not self._published(obj) and super().has_change_permission(request, obj)
+        return self._may_edit(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Calendar | None = None) -> bool:
-        return not self._published(obj) and super().has_delete_permission(request, obj)
+        return self._may_edit(request, obj)
 
 
 @admin.register(Calendar)
-class CalendarAdmin(SchedulerBannerMixin, admin.ModelAdmin):
+class CalendarAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.ModelAdmin):
+    permission_rules = {
+        "view": rules.CALENDAR_VIEW,
+        "add": rules.CALENDAR_ADD,
+        "change": rules.CALENDAR_CHANGE,
+        "delete": rules.CALENDAR_DELETE,
+    }
     list_display = ("name", "weekdays_column", "days_column", "known_until", "source_column", "used_column")
     search_fields = ("name", "description")
     inlines = [CalendarDayInline]
@@ -102,9 +117,9 @@ class CalendarAdmin(SchedulerBannerMixin, admin.ModelAdmin):
             name: form.cleaned_data[name] for name in calendar_services.EDITABLE_FIELDS if name in form.cleaned_data
         }
         if change:
-            saved = calendar_services.calendar_update(calendar=obj, data=data)
+            saved = calendar_services.calendar_update(calendar=obj, data=data, actor=request.user)
         else:
-            saved = calendar_services.calendar_create(data=data)
+            saved = calendar_services.calendar_create(data=data, actor=request.user)
         obj.pk, obj.revision = saved.pk, saved.revision
         obj._state.adding = False
 
@@ -125,7 +140,7 @@ class CalendarAdmin(SchedulerBannerMixin, admin.ModelAdmin):
             for inline in formset.forms
             if inline not in deleted and inline.cleaned_data.get("date") is not None
         ]
-        calendar_services.calendar_days_replace(calendar=calendar, days=days)
+        calendar_services.calendar_days_replace(calendar=calendar, days=days, actor=request.user)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
@@ -135,7 +150,7 @@ class CalendarAdmin(SchedulerBannerMixin, admin.ModelAdmin):
             return HttpResponseRedirect(request.get_full_path())
 
     def delete_model(self, request: HttpRequest, obj: Calendar) -> None:
-        calendar_services.calendar_delete(calendar=obj)
+        calendar_services.calendar_delete(calendar=obj, actor=request.user)
 
     def delete_view(self, request, object_id, extra_context=None):
         try:
@@ -148,7 +163,7 @@ class CalendarAdmin(SchedulerBannerMixin, admin.ModelAdmin):
         deleted = 0
         for calendar in list(queryset):
             try:
-                calendar_services.calendar_delete(calendar=calendar)
+                calendar_services.calendar_delete(calendar=calendar, actor=request.user)
             except SchedulerError as error:
                 self.message_user(
                     request,
@@ -186,7 +201,13 @@ def _window_text(window: BlackoutWindow) -> str:
 
 
 @admin.register(BlackoutWindow)
-class BlackoutWindowAdmin(SchedulerBannerMixin, admin.ModelAdmin):
+class BlackoutWindowAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.ModelAdmin):
+    permission_rules = {
+        "view": rules.BLACKOUT_VIEW,
+        "add": rules.BLACKOUT_ADD,
+        "change": rules.BLACKOUT_CHANGE,
+        "delete": rules.BLACKOUT_DELETE,
+    }
     list_display = ("name", "scope_column", "window_column", "action", "enabled")
     list_filter = ("enabled", "kind", "action")
     search_fields = ("name", "description", "task__name")
@@ -224,15 +245,15 @@ class BlackoutWindowAdmin(SchedulerBannerMixin, admin.ModelAdmin):
             name: form.cleaned_data[name] for name in blackout_services.EDITABLE_FIELDS if name in form.cleaned_data
         }
         if change:
-            saved = blackout_services.blackout_update(window=obj, data=data)
+            saved = blackout_services.blackout_update(window=obj, data=data, actor=request.user)
         else:
-            saved = blackout_services.blackout_create(data=data)
+            saved = blackout_services.blackout_create(data=data, actor=request.user)
         obj.pk = saved.pk
         obj._state.adding = False
 
     def delete_model(self, request: HttpRequest, obj: BlackoutWindow) -> None:
-        blackout_services.blackout_delete(window=obj)
+        blackout_services.blackout_delete(window=obj, actor=request.user)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[BlackoutWindow]) -> None:
         for window in list(queryset):
-            blackout_services.blackout_delete(window=window)
+            blackout_services.blackout_delete(window=window, actor=request.user)

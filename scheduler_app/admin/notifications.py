@@ -10,8 +10,9 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from scheduler_app.admin.common import badge, local_time
+from scheduler_app.admin.common import RulePermissionsMixin, badge, local_time
 from scheduler_app.models import NotificationDelivery, NotificationEvent, NotificationSubscription
+from scheduler_app.services import permissions as rules
 
 DELIVERY_BADGES = {
     NotificationDelivery.State.SENT: "success",
@@ -22,18 +23,19 @@ DELIVERY_BADGES = {
 }
 
 
-class ReadOnlyRecordAdmin(admin.ModelAdmin):
-    """A record written by the scheduler: viewable (and deletable), never added or edited by hand."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+class ReadOnlyRecordAdmin(RulePermissionsMixin, admin.ModelAdmin):
+    """A record written by the scheduler: viewable (and deletable), never added or edited by hand, by anyone:
+    its `permission_rules` name view and delete only, and a permission without a rule is refused."""
 
 
 @admin.register(NotificationSubscription)
-class NotificationSubscriptionAdmin(admin.ModelAdmin):
+class NotificationSubscriptionAdmin(RulePermissionsMixin, admin.ModelAdmin):
+    permission_rules = {
+        "view": rules.SUBSCRIPTION_VIEW,
+        "add": rules.SUBSCRIPTION_ADD,
+        "change": rules.SUBSCRIPTION_CHANGE,
+        "delete": rules.SUBSCRIPTION_DELETE,
+    }
     list_display = ("name", "channel", "target_column", "scope_column", "events_column", "enabled")
     list_filter = ("channel", "enabled")
     search_fields = ("name", "email_to", "webhook_url", "task__name")
@@ -80,6 +82,7 @@ class NotificationSubscriptionAdmin(admin.ModelAdmin):
 
 @admin.register(NotificationEvent)
 class NotificationEventAdmin(ReadOnlyRecordAdmin):
+    permission_rules = {"view": rules.EVENT_VIEW, "delete": rules.EVENT_DELETE}
     list_display = ("detected_at_column", "kind", "task", "execution_column", "summary", "count", "resolved_at")
     list_filter = ("kind", ("resolved_at", admin.EmptyFieldListFilter))
     search_fields = ("summary", "key", "task__name")
@@ -130,6 +133,7 @@ class NotificationEventAdmin(ReadOnlyRecordAdmin):
 
 @admin.register(NotificationDelivery)
 class NotificationDeliveryAdmin(ReadOnlyRecordAdmin):
+    permission_rules = {"view": rules.DELIVERY_VIEW, "delete": rules.DELIVERY_DELETE}
     list_display = (
         "created_at_column",
         "kind",

@@ -9,8 +9,8 @@ state (active runs, due queue, hand-overs, leader, heartbeat age, outbox), each 
 
 Access (MetricsAccess): `Authorization: Bearer <SCHEDULER_METRICS_TOKEN>` for Prometheus, which
 has no user account and no session (compared in constant time); or a signed-in user (session or
-API token) with the view permission on executions, since the metrics name tasks and count their
-runs, which is what that permission shows.
+API token) whom services.permissions.METRICS_VIEW allows: the metrics count the runs of named tasks
+(EXECUTION_VIEW) and name the leading process's host and pid (SCHEDULER_VIEW).
 """
 
 from __future__ import annotations
@@ -24,20 +24,21 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from scheduler_app import selectors
+from scheduler_app.api.permissions import SchedulerPermission
+from scheduler_app.api.views import SchedulerAPIMixin
 from scheduler_app.conf import scheduler_settings
 from scheduler_app.ops import counters
+from scheduler_app.services import permissions as rules
 
-VIEW_EXECUTIONS = "scheduler_app.view_taskexecution"
 PREFIX = "zquant_scheduler"
 
 
-class MetricsAccess(BasePermission):
-    """The metrics bearer token, or a user with the view permission on executions."""
+class MetricsAccess(SchedulerPermission):
+    """The metrics bearer token (when SCHEDULER_METRICS_TOKEN is set), else SchedulerPermission's rule."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
         token = scheduler_settings.METRICS_TOKEN
@@ -45,8 +46,7 @@ class MetricsAccess(BasePermission):
         scheme, _, presented = header.partition(" ")
         if token and scheme.lower() == "bearer":
             return hmac.compare_digest(presented.strip().encode(), token.encode())
-        user = request.user
-        return bool(user and user.is_authenticated and user.has_perm(VIEW_EXECUTIONS))
+        return super().has_permission(request, view)
 
 
 def _histogram(name: str, doc: str, values: dict[str, float], total: float, bounds: tuple[float, ...]) -> Metric:
@@ -153,16 +153,17 @@ class SchedulerCollector:
         yield outbox
 
 
-class MetricsView(APIView):
+class MetricsView(SchedulerAPIMixin, APIView):
     """GET metrics/: the Prometheus text format."""
 
     permission_classes = [MetricsAccess]
+    required_permissions = {"get": rules.METRICS_VIEW}
     # Not throttled: scrapes come as often as Prometheus is configured to (several servers may share an
     # address), a refused request costs no query, and the token is too long to guess.
     throttle_classes: list = []
 
     @extend_schema(
-        summary="Prometheus metrics (bearer SCHEDULER_METRICS_TOKEN, or the view permission on executions)",
+        summary="Prometheus metrics (bearer SCHEDULER_METRICS_TOKEN, or the view permissions on runs and processes)",
         responses={(200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Prometheus text format 0.0.4.")},
     )
     def get(self, request: Request) -> HttpResponse:

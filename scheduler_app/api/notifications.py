@@ -1,30 +1,20 @@
 """GET notifications/subscriptions/: who hears about what (read-only; they are managed in the admin).
 
-Reading them needs the view permission on subscriptions: they name addresses and receivers. The
-webhook secret is never shown here.
+Reading them needs SUBSCRIPTION_VIEW (services.permissions): they name addresses and receivers. The
+webhook secret is never shown here. Writes have no route: they answer 405.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from scheduler_app import selectors
-from scheduler_app.api.pagination import StandardPagination
+from scheduler_app.api.views import NOT_FOUND, SchedulerViewMixin
 from scheduler_app.models import NotificationSubscription
-
-VIEW_SUBSCRIPTIONS = "scheduler_app.view_notificationsubscription"
-
-
-class CanViewSubscriptions(BasePermission):
-    def has_permission(self, request: Request, view: Any) -> bool:
-        user = request.user
-        return bool(user and user.is_authenticated and user.has_perm(VIEW_SUBSCRIPTIONS))
+from scheduler_app.services import permissions as rules
 
 
 class SubscriptionSerializer(serializers.ModelSerializer):
@@ -38,11 +28,13 @@ class SubscriptionSerializer(serializers.ModelSerializer):
 
 @extend_schema_view(
     list=extend_schema(summary="Notification subscriptions (no secrets)"),
-    retrieve=extend_schema(summary="Read a notification subscription (no secret)"),
+    retrieve=extend_schema(
+        summary="Read a notification subscription (no secret)",
+        responses={200: SubscriptionSerializer, 404: NOT_FOUND},
+    ),
 )
-class SubscriptionViewSet(viewsets.GenericViewSet):
-    permission_classes = [CanViewSubscriptions]
-    pagination_class = StandardPagination
+class SubscriptionViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
+    required_permissions = {"list": rules.SUBSCRIPTION_VIEW, "retrieve": rules.SUBSCRIPTION_VIEW}
     serializer_class = SubscriptionSerializer
     queryset = NotificationSubscription.objects.all()
 

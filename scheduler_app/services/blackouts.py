@@ -1,5 +1,6 @@
 """Blackout window services: create, update, delete. Each change bumps the schedule version on
-commit, so the scheduler applies the windows from its next round (scheduling/firing.py)."""
+commit, so the scheduler applies the windows from its next round (scheduling/firing.py). Each
+checks its rule of services.permissions first (BLACKOUT_ADD, BLACKOUT_CHANGE, BLACKOUT_DELETE)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from django.db import transaction
 
 from scheduler_app.models import BlackoutWindow
+from scheduler_app.services.permissions import BLACKOUT_ADD, BLACKOUT_CHANGE, BLACKOUT_DELETE, Actor
 from scheduler_app.services.state import schedule_touch
 
 EDITABLE_FIELDS: tuple[str, ...] = (
@@ -35,8 +37,9 @@ def _editable(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @transaction.atomic
-def blackout_create(*, data: Mapping[str, Any]) -> BlackoutWindow:
+def blackout_create(*, data: Mapping[str, Any], actor: Actor) -> BlackoutWindow:
     """A new blackout window for one task (`task`) or for every task (no task)."""
+    BLACKOUT_ADD.check(actor)
     window = BlackoutWindow(**_editable(data))
     window.full_clean()
     window.save()
@@ -45,7 +48,8 @@ def blackout_create(*, data: Mapping[str, Any]) -> BlackoutWindow:
 
 
 @transaction.atomic
-def blackout_update(*, window: BlackoutWindow, data: Mapping[str, Any]) -> BlackoutWindow:
+def blackout_update(*, window: BlackoutWindow, data: Mapping[str, Any], actor: Actor) -> BlackoutWindow:
+    BLACKOUT_CHANGE.check(actor)
     window = BlackoutWindow.objects.select_for_update().get(pk=window.pk)
     for name, value in _editable(data).items():
         setattr(window, name, value)
@@ -56,6 +60,7 @@ def blackout_update(*, window: BlackoutWindow, data: Mapping[str, Any]) -> Black
 
 
 @transaction.atomic
-def blackout_delete(*, window: BlackoutWindow) -> None:
+def blackout_delete(*, window: BlackoutWindow, actor: Actor) -> None:
+    BLACKOUT_DELETE.check(actor)
     BlackoutWindow.objects.filter(pk=window.pk).delete()
     schedule_touch()

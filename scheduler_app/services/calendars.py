@@ -4,6 +4,10 @@ Every change of a calendar or of its days bumps the calendar's `revision` and, o
 schedule version (services.state.schedule_touch): the scheduler then rebuilds the triggers of the
 tasks and windows that use it, which read its days again once (triggers.calendar_snapshot). A write
 that changes nothing bumps nothing.
+
+Who may: the calendar rules of services.permissions, checked first (the actor is the request's
+user, or SYSTEM); a calendar's listed days are part of it and change with CALENDAR_CHANGE.
+`calendar_publish` has no actor: it is how the site's own apps publish (scheduler_app.calendars).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 
 from scheduler_app.exceptions import CalendarInUse, CalendarPublished
 from scheduler_app.models import BlackoutWindow, Calendar, CalendarDay, ScheduledTask
+from scheduler_app.services.permissions import CALENDAR_ADD, CALENDAR_CHANGE, CALENDAR_DELETE, Actor
 from scheduler_app.services.state import schedule_touch
 
 EDITABLE_FIELDS: tuple[str, ...] = ("name", "description", "weekdays", "known_until")
@@ -108,8 +113,9 @@ def _replace_days(calendar: Calendar, rows: Sequence[CalendarDay]) -> bool:
 
 
 @transaction.atomic
-def calendar_create(*, data: Mapping[str, Any], days: Iterable[DaySpec] = ()) -> Calendar:
-    """Create a calendar kept here (not published by an app), with its listed days."""
+def calendar_create(*, data: Mapping[str, Any], actor: Actor, days: Iterable[DaySpec] = ()) -> Calendar:
+    """Create a calendar kept here (not published by an app), with its listed days (CALENDAR_ADD)."""
+    CALENDAR_ADD.check(actor)
     calendar = Calendar(**_editable(data))
     calendar.full_clean()
     _save(calendar)
@@ -120,8 +126,9 @@ def calendar_create(*, data: Mapping[str, Any], days: Iterable[DaySpec] = ()) ->
 
 
 @transaction.atomic
-def calendar_update(*, calendar: Calendar, data: Mapping[str, Any]) -> Calendar:
-    """Change the fields in `data`; a published calendar keeps its weekdays and range (its app's)."""
+def calendar_update(*, calendar: Calendar, data: Mapping[str, Any], actor: Actor) -> Calendar:
+    """Change the fields in `data` (CALENDAR_CHANGE); a published calendar keeps its weekdays and range (its app's)."""
+    CALENDAR_CHANGE.check(actor)
     fields = _editable(data)
     calendar = Calendar.objects.select_for_update().get(pk=calendar.pk)
     if calendar.source and any(name in fields for name in ("weekdays", "known_until")):
@@ -138,11 +145,12 @@ def calendar_update(*, calendar: Calendar, data: Mapping[str, Any]) -> Calendar:
 
 
 @transaction.atomic
-def calendar_days_replace(*, calendar: Calendar, days: Iterable[DaySpec]) -> bool:
-    """Make these the calendar's listed days; returns whether anything changed.
+def calendar_days_replace(*, calendar: Calendar, days: Iterable[DaySpec], actor: Actor) -> bool:
+    """Make these the calendar's listed days (CALENDAR_CHANGE); returns whether anything changed.
 
     Refused (CalendarPublished) for a calendar an app publishes: the next publication would undo it.
     """
+    CALENDAR_CHANGE.check(actor)
     calendar = Calendar.objects.select_for_update().get(pk=calendar.pk)
     if calendar.source:
         raise CalendarPublished(gettext(CALENDAR_DAYS_PUBLISHED) % {"name": calendar.name, "source": calendar.source})
@@ -162,8 +170,9 @@ def calendar_users(*, calendar: Calendar) -> list[str]:
 
 
 @transaction.atomic
-def calendar_delete(*, calendar: Calendar) -> None:
-    """Delete a calendar and its days; refused (CalendarInUse) while a task or a window uses it."""
+def calendar_delete(*, calendar: Calendar, actor: Actor) -> None:
+    """Delete a calendar and its days (CALENDAR_DELETE); refused (CalendarInUse) while a task or a window uses it."""
+    CALENDAR_DELETE.check(actor)
     calendar = Calendar.objects.select_for_update().get(pk=calendar.pk)
     users = calendar_users(calendar=calendar)
     if users:

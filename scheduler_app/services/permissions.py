@@ -21,6 +21,30 @@ applies these same rules).
 | DASHBOARD          | TASK_VIEW and EXECUTION_VIEW                                           |
 | SCHEDULER_VIEW     | view_schedulernode (or change_schedulernode)                           |
 | SCHEDULER_DELETE   | delete_schedulernode                                                   |
+| CALENDAR_VIEW      | view_calendar (or change_calendar)                                     |
+| CALENDAR_ADD       | add_calendar                                                           |
+| CALENDAR_CHANGE    | change_calendar (its listed days too, also those of a new calendar)    |
+| CALENDAR_DELETE    | delete_calendar                                                        |
+| BLACKOUT_VIEW      | view_blackoutwindow (or change_blackoutwindow)                         |
+| BLACKOUT_ADD       | add_blackoutwindow                                                     |
+| BLACKOUT_CHANGE    | change_blackoutwindow                                                  |
+| BLACKOUT_DELETE    | delete_blackoutwindow                                                  |
+| SUBSCRIPTION_VIEW  | view_notificationsubscription (or change_notificationsubscription)     |
+| SUBSCRIPTION_ADD   | add_notificationsubscription                                           |
+| SUBSCRIPTION_CHANGE| change_notificationsubscription                                        |
+| SUBSCRIPTION_DELETE| delete_notificationsubscription                                        |
+| EVENT_VIEW         | view_notificationevent (or change_notificationevent)                   |
+| EVENT_DELETE       | delete_notificationevent and delete_notificationdelivery (they go too) |
+| DELIVERY_VIEW      | view_notificationdelivery (or change_notificationdelivery)             |
+| DELIVERY_DELETE    | delete_notificationdelivery                                            |
+| METRICS_VIEW       | EXECUTION_VIEW and SCHEDULER_VIEW (or the metrics token, in the API)   |
+
+A calendar's listed days are part of it (one service call replaces them), so CALENDAR_CHANGE decides
+them, not CalendarDay's own model permissions. Notification events and deliveries are records
+the scheduler writes: they are seen and deleted, never added or changed by hand, by anyone. The
+metrics count runs by task (what EXECUTION_VIEW shows) and name the leading process's host and pid
+(what SCHEDULER_VIEW shows), so they need both; Prometheus, which has no user, presents
+SCHEDULER_METRICS_TOKEN instead (api/metrics.py).
 
 What a task runs (`Work`: its type and config) is checked by `task_work_check()`. Creating a task
 that runs a program of its own (a command, or a task type beyond the built-in action and workflow
@@ -71,6 +95,24 @@ DELETE_EXECUTION = f"{APP}.delete_taskexecution"
 VIEW_NODE = f"{APP}.view_schedulernode"
 CHANGE_NODE = f"{APP}.change_schedulernode"
 DELETE_NODE = f"{APP}.delete_schedulernode"
+VIEW_CALENDAR = f"{APP}.view_calendar"
+ADD_CALENDAR = f"{APP}.add_calendar"
+CHANGE_CALENDAR = f"{APP}.change_calendar"
+DELETE_CALENDAR = f"{APP}.delete_calendar"
+VIEW_BLACKOUT = f"{APP}.view_blackoutwindow"
+ADD_BLACKOUT = f"{APP}.add_blackoutwindow"
+CHANGE_BLACKOUT = f"{APP}.change_blackoutwindow"
+DELETE_BLACKOUT = f"{APP}.delete_blackoutwindow"
+VIEW_SUBSCRIPTION = f"{APP}.view_notificationsubscription"
+ADD_SUBSCRIPTION = f"{APP}.add_notificationsubscription"
+CHANGE_SUBSCRIPTION = f"{APP}.change_notificationsubscription"
+DELETE_SUBSCRIPTION = f"{APP}.delete_notificationsubscription"
+VIEW_EVENT = f"{APP}.view_notificationevent"
+CHANGE_EVENT = f"{APP}.change_notificationevent"
+DELETE_EVENT = f"{APP}.delete_notificationevent"
+VIEW_DELIVERY = f"{APP}.view_notificationdelivery"
+CHANGE_DELIVERY = f"{APP}.change_notificationdelivery"
+DELETE_DELIVERY = f"{APP}.delete_notificationdelivery"
 
 PERMISSION_DENIED = _("You do not have permission to %(action)s (it needs %(permissions)s).")
 PERMISSIONS_ONE_OF = _("one of %(names)s")
@@ -147,6 +189,23 @@ EXECUTION_DELETE = Rule(_("delete executions"), ((DELETE_EXECUTION,),))
 DASHBOARD = Rule(_("see the dashboard"), (_TASK_SEEN, _EXECUTION_SEEN))
 SCHEDULER_VIEW = Rule(_("see the scheduler processes"), ((VIEW_NODE, CHANGE_NODE),))
 SCHEDULER_DELETE = Rule(_("delete scheduler processes"), ((DELETE_NODE,),))
+CALENDAR_VIEW = Rule(_("see calendars"), ((VIEW_CALENDAR, CHANGE_CALENDAR),))
+CALENDAR_ADD = Rule(_("create calendars"), ((ADD_CALENDAR,),))
+CALENDAR_CHANGE = Rule(_("change calendars"), ((CHANGE_CALENDAR,),))
+CALENDAR_DELETE = Rule(_("delete calendars"), ((DELETE_CALENDAR,),))
+BLACKOUT_VIEW = Rule(_("see blackout windows"), ((VIEW_BLACKOUT, CHANGE_BLACKOUT),))
+BLACKOUT_ADD = Rule(_("create blackout windows"), ((ADD_BLACKOUT,),))
+BLACKOUT_CHANGE = Rule(_("change blackout windows"), ((CHANGE_BLACKOUT,),))
+BLACKOUT_DELETE = Rule(_("delete blackout windows"), ((DELETE_BLACKOUT,),))
+SUBSCRIPTION_VIEW = Rule(_("see notification subscriptions"), ((VIEW_SUBSCRIPTION, CHANGE_SUBSCRIPTION),))
+SUBSCRIPTION_ADD = Rule(_("create notification subscriptions"), ((ADD_SUBSCRIPTION,),))
+SUBSCRIPTION_CHANGE = Rule(_("change notification subscriptions"), ((CHANGE_SUBSCRIPTION,),))
+SUBSCRIPTION_DELETE = Rule(_("delete notification subscriptions"), ((DELETE_SUBSCRIPTION,),))
+EVENT_VIEW = Rule(_("see notification events"), ((VIEW_EVENT, CHANGE_EVENT),))
+EVENT_DELETE = Rule(_("delete notification events"), ((DELETE_EVENT,), (DELETE_DELIVERY,)))
+DELIVERY_VIEW = Rule(_("see notification deliveries"), ((VIEW_DELIVERY, CHANGE_DELIVERY),))
+DELIVERY_DELETE = Rule(_("delete notification deliveries"), ((DELETE_DELIVERY,),))
+METRICS_VIEW = Rule(_("read the metrics"), (_EXECUTION_SEEN, (VIEW_NODE, CHANGE_NODE)))
 
 # The task types whose work the site's own code defines: actions (common and manual tasks without a
 # command) and workflows (other tasks). Any other type is another app's executor, which may run anything.

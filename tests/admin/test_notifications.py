@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import time
+
 import pytest
 from django.urls import reverse
 
-from scheduler_app.models import NotificationSubscription
+from scheduler_app.models import BlackoutWindow, Calendar, NotificationSubscription
 from scheduler_app.ops.events import EventDraft, events_record
 from scheduler_app.runtime.clock import db_now
-from tests.factories import ScheduledTaskFactory
+from tests.factories import ScheduledTaskFactory, user_with
 
 pytestmark = pytest.mark.django_db
 
@@ -47,3 +49,21 @@ def test_events_and_deliveries_are_listed_with_their_outcome(admin_client):
     assert deliveries.status_code == 200
     assert "Pending" in deliveries.content.decode()
     assert admin_client.get(reverse("admin:scheduler_app_notificationdelivery_add")).status_code == 403
+
+
+def test_staff_with_every_task_permission_cannot_change_calendars_or_subscriptions(client):
+    """The calendar and notification pages ask their own models' rules: task permissions open none of them."""
+    calendar = Calendar.objects.create(name="SSE")
+    window = BlackoutWindow.objects.create(name="lunch", from_time=time(11, 30), until_time=time(13))
+    hook = NotificationSubscription.objects.create(name="on call", channel="webhook", webhook_url="https://h.example")
+    tasks = [f"{verb}_scheduledtask" for verb in ("view", "add", "change", "delete", "run")]
+    client.force_login(user_with("staff", *tasks, "change_command_scheduledtask", is_staff=True))
+    rows = [(Calendar, calendar), (BlackoutWindow, window), (NotificationSubscription, hook)]
+    before = [list(model.objects.values()) for model, _row in rows]
+    for model, row in rows:
+        name = f"admin:scheduler_app_{model._meta.model_name}"
+        assert client.get(reverse(f"{name}_changelist")).status_code == 403
+        assert client.post(reverse(f"{name}_add"), {"name": "new"}).status_code == 403
+        assert client.post(reverse(f"{name}_change", args=[row.pk]), {"name": "changed"}).status_code == 403
+        assert client.post(reverse(f"{name}_delete", args=[row.pk]), {"post": "yes"}).status_code == 403
+    assert [list(model.objects.values()) for model, _row in rows] == before

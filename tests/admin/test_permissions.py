@@ -23,31 +23,35 @@ from django.urls import URLResolver, reverse
 from scheduler_app.models import ScheduledTask
 from tests.roles import (
     ADD,
+    BLACKOUT,
+    CALENDAR,
     CHANGE,
     COMMAND,
     COMMAND_CONFIG,
     DELETE,
     DELETE_NODES,
     DELETE_RUNS,
+    DELIVERY,
+    EVENT,
     NODES_SEEN,
     ROLES,
     RUN,
     RUNS_SEEN,
+    SETTINGS_MODELS,
+    SUBSCRIPTION,
     TASKS_SEEN,
-    VIEW,
-    VIEW_NODES,
-    VIEW_RUNS,
     Role,
     World,
     build_world,
     db_state,
     needs,
+    seen,
     sign_up,
     work_state,
 )
 
 OK, FOUND, FORBIDDEN, NOT_ALLOWED = 200, 302, 403, 405
-MODELS = ("scheduledtask", "taskexecution", "schedulernode")
+MODELS = ("scheduledtask", "taskexecution", "schedulernode", *SETTINGS_MODELS)
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,116 @@ def bulk(action: str, target: str, **extra: str) -> Callable[[World], dict[str, 
         return {"action": action, "_selected_action": [getattr(world, target).pk], **extra}
 
     return data
+
+
+def calendar_form(**overrides: str) -> Callable[[World], dict[str, str]]:
+    """The calendar form with its listed days (the inline) as the change page posts them."""
+
+    def data(world: World) -> dict[str, str]:
+        day = world.day
+        return {
+            "name": "SSE",
+            "description": "",
+            "weekdays": "1-5",
+            "known_until": "",
+            "days-TOTAL_FORMS": "1",
+            "days-INITIAL_FORMS": "1",
+            "days-MIN_NUM_FORMS": "0",
+            "days-MAX_NUM_FORMS": "1000",
+            "days-0-id": str(day.pk),
+            "days-0-calendar": str(world.calendar.pk),
+            "days-0-date": day.date.isoformat(),
+            "days-0-kind": day.kind,
+            "days-0-closes_at": "",
+            "days-0-note": day.note,
+            **overrides,
+        }
+
+    return data
+
+
+NO_DAYS = {"days-TOTAL_FORMS": "0", "days-INITIAL_FORMS": "0", "days-MIN_NUM_FORMS": "0", "days-MAX_NUM_FORMS": "1000"}
+WINDOW_FORM = {
+    "name": "close",
+    "task": "",
+    "action": "skip",
+    "enabled": "on",
+    "description": "",
+    "kind": "daily",
+    "timezone": "Asia/Shanghai",
+    "from_time": "14:55",
+    "until_time": "15:00",
+    "calendar": "",
+    "starts_at_0": "",
+    "starts_at_1": "",
+    "ends_at_0": "",
+    "ends_at_1": "",
+}
+SUBSCRIPTION_FORM = {
+    "name": "on call",
+    "enabled": "on",
+    "task": "",
+    "channel": "webhook",
+    "email_to": "",
+    "webhook_url": "https://hooks.example.com/x",
+    "secret": "s" * 32,
+    "on_failure": "on",
+}
+
+
+def editable_cases(
+    model: str, perms: tuple[str, ...], target: str, add: dict[str, Any], change: Callable | dict[str, Any]
+) -> dict[tuple[str, str, str], list[Case]]:
+    """The URLs of a model edited in the admin by its own model permissions (view, add, change, delete)."""
+    _view, add_perm, change_perm, delete = perms
+    return {
+        (model, "changelist", "GET"): [Case("list", needs(seen(perms)), OK)],
+        (model, "changelist", "POST"): [
+            Case(
+                "bulk delete",
+                needs(seen(perms)),
+                FOUND,
+                data=bulk("delete_selected", target, post="yes"),
+                needs=needs(delete),
+                refused=FORM_ERROR_OR_MESSAGE,
+            )
+        ],
+        (model, "add", "GET"): [Case("form", needs(add_perm), OK)],
+        (model, "add", "POST"): [Case("add", needs(add_perm), FOUND, data=add)],
+        (model, "change", "GET"): [Case("form", needs(seen(perms)), OK)],
+        (model, "change", "POST"): [Case("change", needs(change_perm), FOUND, data=change)],
+        (model, "delete", "GET"): [Case("confirmation", needs(delete), OK)],
+        (model, "delete", "POST"): [Case("delete", needs(delete), FOUND, data={"post": "yes"})],
+        (model, "history", "GET"): [Case("history", needs(seen(perms)), OK)],
+        (model, "redirect", "GET"): [Case("old change URL", EVERYONE, FOUND)],
+    }
+
+
+def record_cases(
+    model: str, perms: tuple[str, ...], target: str, delete: tuple[frozenset[str], ...]
+) -> dict[tuple[str, str, str], list[Case]]:
+    """The URLs of a record the scheduler writes: seen and deleted (`delete` needs), never added or changed."""
+    return {
+        (model, "changelist", "GET"): [Case("list", needs(seen(perms)), OK)],
+        (model, "changelist", "POST"): [
+            Case(
+                "bulk delete",
+                needs(seen(perms)),
+                FOUND,
+                data=bulk("delete_selected", target, post="yes"),
+                needs=delete,
+                refused=FORM_ERROR_OR_MESSAGE,
+            )
+        ],
+        (model, "add", "GET"): [Case("never written by hand", EVERYONE, FORBIDDEN)],
+        (model, "add", "POST"): [Case("never written by hand", EVERYONE, FORBIDDEN, data={})],
+        (model, "change", "GET"): [Case("read-only view", needs(seen(perms)), OK)],
+        (model, "change", "POST"): [Case("read-only", EVERYONE, FORBIDDEN, data={})],
+        (model, "delete", "GET"): [Case("confirmation", delete, OK)],
+        (model, "delete", "POST"): [Case("delete", delete, FOUND, data={"post": "yes"})],
+        (model, "history", "GET"): [Case("history", needs(seen(perms)), OK)],
+        (model, "redirect", "GET"): [Case("old change URL", EVERYONE, FOUND)],
+    }
 
 
 FORM_ERROR_OR_MESSAGE = frozenset({OK, FOUND})  # a form again with the error, or a redirect with a message
@@ -236,13 +350,24 @@ CASES: dict[tuple[str, str, str], list[Case]] = {
     ("schedulernode", "delete", "POST"): [Case("delete", needs(DELETE_NODES), FOUND, data={"post": "yes"})],
     ("schedulernode", "history", "GET"): [Case("history", needs(NODES_SEEN), OK)],
     ("schedulernode", "redirect", "GET"): [Case("old change URL", EVERYONE, FOUND)],
+    # The days of a calendar are edited with it, by the calendar's permissions.
+    **editable_cases(
+        "calendar", CALENDAR, "calendar", {"name": "SZSE", "weekdays": "1-5", **NO_DAYS}, calendar_form(note="x")
+    ),
+    **editable_cases("blackoutwindow", BLACKOUT, "window", WINDOW_FORM, {**WINDOW_FORM, "name": "lunch"}),
+    **editable_cases(
+        "notificationsubscription", SUBSCRIPTION, "subscription", SUBSCRIPTION_FORM, {**SUBSCRIPTION_FORM, "name": "x"}
+    ),
+    # An event's deliveries are deleted with it.
+    **record_cases("notificationevent", EVENT, "event", needs(EVENT[3], DELIVERY[3])),
+    **record_cases("notificationdelivery", DELIVERY, "delivery", needs(DELIVERY[3])),
 }
 
 # Inside the admin every signed-in role is staff (the admin's door); one role shows that permissions
 # without is_staff do not open it.
 ADMIN_ROLES: dict[str, Role] = {
     **{name: Role(role.permissions, True, role.superuser, role.signed_in) for name, role in ROLES.items()},
-    "viewer_not_staff": Role(frozenset({VIEW, VIEW_RUNS, VIEW_NODES})),
+    "viewer_not_staff": ROLES["viewer"],
 }
 
 
@@ -274,7 +399,16 @@ def test_every_admin_url_has_a_case():
 
 
 def url_of(model: str, name: str, case: Case, world: World) -> str:
-    target = {"scheduledtask": getattr(world, case.target), "taskexecution": world.failed, "schedulernode": world.node}
+    target = {
+        "scheduledtask": getattr(world, case.target),
+        "taskexecution": world.failed,
+        "schedulernode": world.node,
+        "calendar": world.calendar,
+        "blackoutwindow": world.window,
+        "notificationsubscription": world.subscription,
+        "notificationevent": world.event,
+        "notificationdelivery": world.delivery,
+    }
     path = URLS[(model, name)].replace("<path:object_id>", str(target[model].pk))
     url = reverse("admin:index") + path
     return url + f"?ids={world.failed.pk}" if name == "progress" else url

@@ -47,14 +47,17 @@ def token(settings):
     settings.SCHEDULER_METRICS_TOKEN = TOKEN
 
 
-def test_only_the_token_or_the_view_permission_may_read(token):
+def test_only_the_token_or_the_view_permissions_may_read(token):
     client = APIClient()
     assert client.get(url()).status_code == HTTPStatus.UNAUTHORIZED
     assert client.get(url(), HTTP_AUTHORIZATION="Bearer wrong").status_code in (401, 403)
     assert client.get(url(), HTTP_AUTHORIZATION=f"Bearer {TOKEN}").status_code == HTTPStatus.OK
     client.force_authenticate(user_with("reader"))
     assert client.get(url()).status_code == HTTPStatus.FORBIDDEN
-    client.force_authenticate(user_with("watcher", "view_taskexecution"))
+    # The metrics name the leader's host and pid: the runs' view permission alone is not enough.
+    client.force_authenticate(user_with("run_watcher", "view_taskexecution"))
+    assert client.get(url()).status_code == HTTPStatus.FORBIDDEN
+    client.force_authenticate(user_with("watcher", "view_taskexecution", "view_schedulernode"))
     assert client.get(url()).status_code == HTTPStatus.OK
 
 

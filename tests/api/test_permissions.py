@@ -32,12 +32,14 @@ from tests.roles import (
     ROLES,
     RUN,
     RUNS_SEEN,
+    SUBSCRIPTION,
     TASK_FORM,
     TASKS_SEEN,
     World,
     build_world,
     db_state,
     needs,
+    seen,
     sign_up,
 )
 
@@ -150,6 +152,10 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("workflow-validate", "POST"): [Case("check", needs(TASK_FORM), OK, body={"config": {"tasks": []}})],
     ("schedule-preview", "POST"): [Case("check", needs(TASK_FORM), OK, body={"cron_expression": "*/5 * * * *"})],
     ("scheduler-status", "GET"): [Case("status", needs(NODES_SEEN), OK)],
+    # Runs by task, and the leading process's host and pid.
+    ("metrics", "GET"): [Case("Prometheus text", needs(RUNS_SEEN, NODES_SEEN), OK)],
+    ("notification-subscription-list", "GET"): [Case("subscriptions", needs(seen(SUBSCRIPTION)), OK)],
+    ("notification-subscription-detail", "GET"): [Case("a subscription", needs(seen(SUBSCRIPTION)), OK)],
 }
 
 
@@ -195,6 +201,8 @@ def request_for(name: str, method: str, case: Case, world: World) -> tuple[str, 
         url = reverse(f"api:{name}", kwargs={"pk": task.pk})
     elif name.startswith("execution-") and name != "execution-list":
         url = reverse(f"api:{name}", kwargs={"pk": world.failed.pk})
+    elif name == "notification-subscription-detail":
+        url = reverse(f"api:{name}", kwargs={"pk": world.subscription.pk})
     else:
         url = reverse(f"api:{name}")
     return url, case.body(world) if callable(case.body) else case.body

@@ -19,6 +19,7 @@ from scheduler_app.services.calendars import (
     calendar_delete,
     calendar_update,
 )
+from scheduler_app.services.permissions import SYSTEM
 from tests.factories import BlackoutWindowFactory, CalendarFactory, ScheduledTaskFactory
 
 pytestmark = pytest.mark.django_db
@@ -33,15 +34,16 @@ def version() -> int:
 
 def test_create_validates_every_day_and_bumps(django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        calendar = calendar_create(data={"name": " SSE ", "weekdays": "mon-fri"}, days=HOLIDAYS)
+        calendar = calendar_create(actor=SYSTEM, data={"name": " SSE ", "weekdays": "mon-fri"}, days=HOLIDAYS)
     assert (calendar.name, calendar.weekdays, calendar.revision) == ("SSE", "mon-fri", 1)
     assert CalendarDay.objects.filter(calendar=calendar).count() == 2
     assert version() == 1
     with pytest.raises(ValidationError) as error:
-        calendar_create(data={"name": "bad", "weekdays": "1-8"})
+        calendar_create(actor=SYSTEM, data={"name": "bad", "weekdays": "1-8"})
     assert "weekdays" in error.value.message_dict
     with pytest.raises(ValidationError) as error:
         calendar_create(
+            actor=SYSTEM,
             data={"name": "twice"},
             days=[
                 DaySpec(date(2024, 1, 1)),
@@ -54,19 +56,19 @@ def test_create_validates_every_day_and_bumps(django_capture_on_commit_callbacks
     assert messages[1].startswith("2024-01-02: Only a half day has a closing time.")
     assert not Calendar.objects.filter(name__in=["bad", "twice"]).exists()
     with pytest.raises(ValidationError) as error:
-        calendar_create(data={"name": "SSE"})
+        calendar_create(actor=SYSTEM, data={"name": "SSE"})
     assert "name" in error.value.message_dict
 
 
 def test_replacing_days_bumps_only_when_they_change(django_capture_on_commit_callbacks):
     calendar = CalendarFactory(name="SSE", days=[date(2024, 2, 12)])
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        assert calendar_days_replace(calendar=calendar, days=HOLIDAYS)
+        assert calendar_days_replace(actor=SYSTEM, calendar=calendar, days=HOLIDAYS)
     assert len(callbacks) == 1
     calendar.refresh_from_db()
     assert calendar.revision == 2
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        assert not calendar_days_replace(calendar=calendar, days=list(reversed(HOLIDAYS)))
+        assert not calendar_days_replace(actor=SYSTEM, calendar=calendar, days=list(reversed(HOLIDAYS)))
     assert callbacks == []
     calendar.refresh_from_db()
     assert calendar.revision == 2
@@ -74,10 +76,10 @@ def test_replacing_days_bumps_only_when_they_change(django_capture_on_commit_cal
 
 def test_update_bumps_when_something_changes():
     calendar = CalendarFactory(name="SSE")
-    calendar_update(calendar=calendar, data={"weekdays": "1-5"})  # the same
+    calendar_update(actor=SYSTEM, calendar=calendar, data={"weekdays": "1-5"})  # the same
     calendar.refresh_from_db()
     assert calendar.revision == 1
-    calendar_update(calendar=calendar, data={"weekdays": "1-6"})
+    calendar_update(actor=SYSTEM, calendar=calendar, data={"weekdays": "1-6"})
     calendar.refresh_from_db()
     assert (calendar.weekdays, calendar.revision) == ("1-6", 2)
 
@@ -87,11 +89,11 @@ def test_a_calendar_in_use_is_not_deleted():
     task = ScheduledTaskFactory(name="nightly", interval_seconds=None, cron_expression="0 9 * * *", calendar=calendar)
     window = BlackoutWindowFactory(name="Lunch", from_time=time(11, 30), until_time=time(13), calendar=calendar)
     with pytest.raises(CalendarInUse) as error:
-        calendar_delete(calendar=calendar)
+        calendar_delete(actor=SYSTEM, calendar=calendar)
     assert error.value.message == 'The calendar is used by "nightly", blackout window "Lunch"; change them first.'
     task.delete()
     window.delete()
-    calendar_delete(calendar=calendar)
+    calendar_delete(actor=SYSTEM, calendar=calendar)
     assert not Calendar.objects.exists()
 
 
@@ -111,7 +113,7 @@ def test_publishing_creates_replaces_and_refuses_what_it_does_not_own(django_cap
     with pytest.raises(CalendarPublished):
         calendar_publish(later, source="another.source")
     with pytest.raises(CalendarPublished):
-        calendar_days_replace(calendar=calendar, days=[])  # its days are its source's
+        calendar_days_replace(actor=SYSTEM, calendar=calendar, days=[])  # its days are its source's
     CalendarFactory(name="Kept by hand")
     with pytest.raises(CalendarPublished) as error:
         calendar_publish(PublishedCalendar(name="Kept by hand", weekdays="1-5"), source="tests.source")
@@ -138,7 +140,7 @@ def test_registered_sources_are_published_and_refusals_reported():
 def test_blackout_windows_are_validated_and_bump(django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         window = blackout_create(
-            data={"name": "Lunch", "kind": "daily", "from_time": time(11, 30), "until_time": time(13)}
+            actor=SYSTEM, data={"name": "Lunch", "kind": "daily", "from_time": time(11, 30), "until_time": time(13)}
         )
     assert version() == 1
     for data, field in [
@@ -148,10 +150,10 @@ def test_blackout_windows_are_validated_and_bump(django_capture_on_commit_callba
         ({"name": "x", "kind": "daily", "from_time": time(1), "until_time": time(2), "timezone": "Mars"}, "timezone"),
     ]:
         with pytest.raises(ValidationError) as error:
-            blackout_create(data=data)
+            blackout_create(actor=SYSTEM, data=data)
         assert field in error.value.message_dict
-    blackout_update(window=window, data={"action": "defer"})
+    blackout_update(actor=SYSTEM, window=window, data={"action": "defer"})
     window.refresh_from_db()
     assert window.action == "defer"
-    blackout_delete(window=window)
+    blackout_delete(actor=SYSTEM, window=window)
     assert not type(window).objects.exists()

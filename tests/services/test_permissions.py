@@ -3,6 +3,8 @@ refusing an actor without its permission before it writes anything."""
 
 from __future__ import annotations
 
+from datetime import date, time
+
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -11,11 +13,19 @@ from django.utils import translation
 from scheduler_app.calendars import calendar_sources_publish
 from scheduler_app.exceptions import PermissionDenied, SchedulerError
 from scheduler_app.models import TaskExecution
+from scheduler_app.services import blackouts as blackout_services
+from scheduler_app.services import calendars as calendar_services
 from scheduler_app.services import executions as execution_services
 from scheduler_app.services import permissions
 from scheduler_app.services import tasks as task_services
 from scheduler_app.services.permissions import SYSTEM, Work, task_work_allowed
-from tests.factories import ScheduledTaskFactory, TaskExecutionFactory, user_with
+from tests.factories import (
+    BlackoutWindowFactory,
+    CalendarFactory,
+    ScheduledTaskFactory,
+    TaskExecutionFactory,
+    user_with,
+)
 from tests.roles import COMMAND_CONFIG, db_state
 from zquant_site.demo import DEMO_TASKS, DEMO_WORKFLOWS, demo_tasks_create
 
@@ -132,11 +142,14 @@ def world() -> dict[str, object]:
     cmd = ScheduledTaskFactory(name="cmd", config=COMMAND_CONFIG)
     running = TaskExecutionFactory(status=TaskExecution.Status.RUNNING)  # of a task of its own: step may run again
     failed = TaskExecutionFactory(task=step, status=TaskExecution.Status.FAILED)
-    return {"step": step, "cmd": cmd, "running": running, "failed": failed}
+    calendar = CalendarFactory(name="SSE")
+    window = BlackoutWindowFactory(name="lunch", from_time=time(11, 30), until_time=time(13))
+    return {"step": step, "cmd": cmd, "running": running, "failed": failed, "calendar": calendar, "window": window}
 
 
 NEW_ACTION = {"name": "new", "task_type": "manual_task", "config": ACTION}
 NEW_COMMAND = {"name": "new", "task_type": "manual_task", "config": COMMAND_CONFIG}
+NEW_WINDOW = {"name": "close", "kind": "daily", "from_time": time(14, 55), "until_time": time(15)}
 
 # service call -> the permissions that suffice for it (and all of which it needs)
 SERVICES = {
@@ -161,6 +174,30 @@ SERVICES = {
     "resume a run": (lambda w, u: execution_services.execution_resume(execution=w["failed"], user=u), ["run", "runs"]),
     "rerun a run": (lambda w, u: execution_services.execution_rerun(execution=w["failed"], user=u), ["run", "runs"]),
     "create the demo tasks": (lambda w, u: demo_tasks_create(user=u), ["add", "command"]),
+    "create a calendar": (lambda w, u: calendar_services.calendar_create(data={"name": "new"}, actor=u), ["calendar+"]),
+    "change a calendar": (
+        lambda w, u: calendar_services.calendar_update(calendar=w["calendar"], data={"description": "x"}, actor=u),
+        ["calendar~"],
+    ),
+    "replace a calendar's days": (
+        lambda w, u: calendar_services.calendar_days_replace(
+            calendar=w["calendar"], days=[calendar_services.DaySpec(date(2024, 1, 2))], actor=u
+        ),
+        ["calendar~"],
+    ),
+    "delete a calendar": (
+        lambda w, u: calendar_services.calendar_delete(calendar=w["calendar"], actor=u),
+        ["calendar-"],
+    ),
+    "create a blackout window": (lambda w, u: blackout_services.blackout_create(data=NEW_WINDOW, actor=u), ["window+"]),
+    "change a blackout window": (
+        lambda w, u: blackout_services.blackout_update(window=w["window"], data={"action": "defer"}, actor=u),
+        ["window~"],
+    ),
+    "delete a blackout window": (
+        lambda w, u: blackout_services.blackout_delete(window=w["window"], actor=u),
+        ["window-"],
+    ),
 }
 CODENAMES = {
     "add": "add_scheduledtask",
@@ -170,6 +207,12 @@ CODENAMES = {
     "run": "run_scheduledtask",
     "command": "change_command_scheduledtask",
     "runs": "view_taskexecution",
+    "calendar+": "add_calendar",
+    "calendar~": "change_calendar",
+    "calendar-": "delete_calendar",
+    "window+": "add_blackoutwindow",
+    "window~": "change_blackoutwindow",
+    "window-": "delete_blackoutwindow",
 }
 
 
