@@ -101,6 +101,7 @@ def test_page_shows_result_error_output_and_relations(admin_client, workflow):
         f'data-zq-execution="{child.pk}">step-a</span>' in html
     )
     assert f"<title>#{child.pk} step-a |" in html  # the task's name, not its id; no status to go stale
+    assert f"&rsaquo; #{child.pk} step-a\n</div>" in html  # the breadcrumb too
     assert "Boom &lt;b&gt;" in html
     assert "line 1\nline 2" in html
     assert f'<a href="{page(parent)}">#{parent.pk} flow</a>' in html
