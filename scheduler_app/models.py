@@ -192,9 +192,10 @@ class ScheduledTask(models.Model):
 
         DISABLED = "disabled", _("Disabled")
         PAUSED = "paused", _("Paused")
-        PENDING = "pending", _("Waiting")
+        # The labels are the execution statuses' (one vocabulary across the API, the admin and the docs).
+        PENDING = "pending", _("Pending")
         RUNNING = "running", _("Running")
-        SUCCESS = "success", _("Succeeded")
+        SUCCESS = "success", _("Success")
         FAILED = "failed", _("Failed")
 
     name = models.CharField(_("name"), max_length=100, unique=True, help_text=_("Unique display name."))

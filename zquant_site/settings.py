@@ -33,6 +33,7 @@ USE_TZ = True
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en-us")
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 USE_I18N = True
+FORMAT_MODULE_PATH = ["zquant_site.formats"]  # dates to the second, one format in both languages
 LOCALE_PATHS = [BASE_DIR / "scheduler_app" / "locale"]
 
 # HTTPS, COOKIES AND HEADERS. Secure cookies follow DEBUG, so that production is secure by default while the

@@ -3,7 +3,9 @@
 from csp.constants import NONCE
 from csp.decorators import csp_update
 from django.contrib import admin
-from django.urls import include, path
+from django.templatetags.static import static
+from django.urls import include, path, reverse_lazy
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from zquant_site.auth import TokenView
@@ -16,6 +18,10 @@ swagger_ui = csp_update({"style-src": [NONCE], "img-src": ["data:"]})(
 )
 
 urlpatterns = [
+    # The site is the console: its root (the admin's "View site") opens the admin; browsers asking for
+    # /favicon.ico get the console's icon.
+    path("", RedirectView.as_view(url=reverse_lazy("admin:index")), name="home"),
+    path("favicon.ico", RedirectView.as_view(url=static("scheduler_app/favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
     path("api/v1/scheduler/", include("scheduler_app.api.urls", namespace="api")),
     path("api/v1/auth/token/", TokenView.as_view(), name="api-token"),

@@ -24,7 +24,7 @@ Status = TaskExecution.Status
 # Labels for every status a badge can show: execution statuses and computed schedule statuses.
 BADGE_LABELS: dict[str, Any] = {
     **dict(ScheduledTask.ScheduleStatus.choices),
-    **dict(TaskExecution.Status.choices),  # an execution's own label wins ("Success", not "Succeeded")
+    **dict(TaskExecution.Status.choices),
     "not_started": _("Not started"),
 }
 SCHEDULE_STATUS_LABELS: dict[str, Any] = dict(ScheduledTask.ScheduleStatus.choices)

@@ -162,10 +162,12 @@ class TaskExecutionAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.Model
 
     @admin.display(description=_("status"), ordering="status")
     def status_column(self, execution: TaskExecution) -> SafeString:
-        html = badge(execution.status, execution_id=execution.pk)
-        if execution.terminate_requested and execution.is_active:
-            html += format_html(' <span class="zq-small">{}</span>', gettext("stopping…"))
-        return html
+        return format_html(
+            '{} <span class="zq-small" data-zq-field="status_note" data-zq-execution="{}">{}</span>',
+            badge(execution.status, execution_id=execution.pk),
+            execution.pk,
+            views.status_note(execution),
+        )
 
     @admin.display(description=_("scheduled for"), ordering="scheduled_for")
     def scheduled_column(self, execution: TaskExecution) -> str:
@@ -283,25 +285,33 @@ class TaskExecutionAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.Model
 
     @admin.display(description=_("result"))
     def result_pretty(self, execution: TaskExecution) -> SafeString:
-        if not execution.result:
-            return format_html('<span class="zq-muted">{}</span>', gettext("none yet"))
-        return format_html('<pre class="zq-pre">{}</pre>', pretty_json(execution.result))
+        return live_text(
+            execution,
+            field="result",
+            value=pretty_json(execution.result) if execution.result else "",
+            css="zq-pre",
+            empty=gettext("none yet"),
+        )
 
     @admin.display(description=_("error"))
     def error_pre(self, execution: TaskExecution) -> SafeString:
-        return format_html(
-            '<pre class="zq-pre zq-pre--error" data-zq-field="error_message" data-zq-execution="{}"{}>{}</pre>{}',
-            execution.pk,
-            "" if execution.error_message else SafeString(" hidden"),
-            execution.error_message,
-            "" if execution.error_message else format_html('<span class="zq-muted">{}</span>', gettext("none")),
+        return live_text(
+            execution,
+            field="error_message",
+            value=execution.error_message,
+            css="zq-pre zq-pre--error",
+            empty=gettext("none"),
         )
 
     @admin.display(description=_("output tail"))
     def output_pre(self, execution: TaskExecution) -> SafeString:
-        if not execution.output_tail:
-            return format_html('<span class="zq-muted">{}</span>', gettext("none"))
-        return format_html('<pre class="zq-pre zq-pre--output">{}</pre>', execution.output_tail)
+        return live_text(
+            execution,
+            field="output_tail",
+            value=execution.output_tail,
+            css="zq-pre zq-pre--output",
+            empty=gettext("none"),
+        )
 
     @admin.display(description=_("parent run"))
     def parent_link(self, execution: TaskExecution) -> SafeString:
@@ -384,6 +394,16 @@ class TaskExecutionAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.Model
                 self._buttons(obj, form_id="zq-row-action") if self.has_run_permission(request) else ""
             )
             context["execution_active"] = obj.is_active
+            named = selectors.executions_with_task_names([obj])[0]
+            context["subtitle"] = f"#{obj.pk} {named.task_name}"  # the window title: no status to go stale
+            # The heading names the task and shows the current status, kept live like the fields below.
+            context["execution_heading"] = format_html(
+                '#{} <span data-zq-field="task_name" data-zq-execution="{}">{}</span> {}',
+                obj.pk,
+                obj.pk,
+                named.task_name,
+                badge(obj.status, execution_id=obj.pk),
+            )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     # ------------------------------------------------------------------------------------ custom views
@@ -433,6 +453,23 @@ class TaskExecutionAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.Model
         if after.pk != execution.pk:
             return HttpResponseRedirect(reverse("admin:scheduler_app_taskexecution_change", args=[after.pk]))
         return HttpResponseRedirect(safe_next(request, default))
+
+
+def live_text(execution: TaskExecution, *, field: str, value: str, css: str, empty: str) -> SafeString:
+    """A text box of the run page that live.js keeps current, with the placeholder shown while it is empty."""
+    return format_html(
+        '<pre class="{}" data-zq-field="{}" data-zq-execution="{}"{}>{}</pre>'
+        '<span class="zq-muted" data-zq-empty="{}" data-zq-execution="{}"{}>{}</span>',
+        css,
+        field,
+        execution.pk,
+        "" if value else SafeString(" hidden"),
+        value,
+        field,
+        execution.pk,
+        SafeString(" hidden") if value else "",
+        empty,
+    )
 
 
 def workflow_run_graph(execution: TaskExecution) -> dict[str, Any] | None:

@@ -28,7 +28,7 @@ class SchedulerNodeAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.Model
         "host",
         "pid",
         "leader_column",
-        "started_at",
+        "started_column",
         "heartbeat_column",
         "clock_skew_column",
         "jobs",
@@ -36,6 +36,20 @@ class SchedulerNodeAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.Model
     )
     list_filter = ("is_leader", "host")
     search_fields = ("node_id", "host")
+    # The page of one process: its times to the second, in the console's one format (admin.common.local_time).
+    fields = (
+        "node_id",
+        "host",
+        "pid",
+        "leader_column",
+        "started_column",
+        "heartbeat_column",
+        "stopped_column",
+        "clock_skew_column",
+        "jobs",
+        "version_seen",
+    )
+    readonly_fields = fields
 
     class Media:
         css = {"all": ["scheduler_app/admin.css"]}
@@ -45,6 +59,18 @@ class SchedulerNodeAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.Model
 
     def has_change_permission(self, request: HttpRequest, obj: SchedulerNode | None = None) -> bool:
         return False  # written by the scheduler processes only
+
+    def has_delete_permission(self, request: HttpRequest, obj: SchedulerNode | None = None) -> bool:
+        if obj is not None and obj.is_leader and self._online(obj):
+            return False  # the live leader's row is its lease: deleting it would not stop the process
+        return super().has_delete_permission(request, obj)
+
+    @staticmethod
+    def _online(node: SchedulerNode) -> bool:
+        # The definition of selectors.scheduler_status(), applied to one row.
+        now = getattr(node, "database_now", None) or selectors.database_now()
+        cutoff = now - timedelta(seconds=selectors.ONLINE_HEARTBEATS * scheduler_settings.HEARTBEAT_SECONDS)
+        return node.stopped_at is None and node.last_heartbeat >= cutoff
 
     def get_queryset(self, request: HttpRequest):
         # Heartbeat ages by the database's clock, the one the nodes write their heartbeats by.
@@ -56,14 +82,19 @@ class SchedulerNodeAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.Model
 
     @admin.display(description=_("last heartbeat"), ordering="last_heartbeat")
     def heartbeat_column(self, node: SchedulerNode) -> SafeString:
-        # The definition of selectors.scheduler_status(), applied to one row.
-        now = getattr(node, "database_now", None) or selectors.database_now()
-        cutoff = now - timedelta(seconds=selectors.ONLINE_HEARTBEATS * scheduler_settings.HEARTBEAT_SECONDS)
-        online = node.stopped_at is None and node.last_heartbeat >= cutoff
+        online = self._online(node)
         label = gettext("online") if online else gettext("stopped") if node.stopped_at else gettext("silent")
         return format_html(
             "{} {}", badge("success" if online else "skipped", label=label), local_time(node.last_heartbeat)
         )
+
+    @admin.display(description=_("started at"), ordering="started_at")
+    def started_column(self, node: SchedulerNode) -> str:
+        return local_time(node.started_at)
+
+    @admin.display(description=_("stopped at"), ordering="stopped_at")
+    def stopped_column(self, node: SchedulerNode) -> str:
+        return local_time(node.stopped_at)
 
     @admin.display(description=_("clock skew"), ordering="clock_skew_seconds")
     def clock_skew_column(self, node: SchedulerNode) -> SafeString | str:

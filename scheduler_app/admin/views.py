@@ -20,6 +20,7 @@ from scheduler_app.admin.common import (
     duration_text,
     execution_actions,
     local_time,
+    pretty_json,
 )
 from scheduler_app.exceptions import SchedulerError
 from scheduler_app.models import ScheduledTask, TaskExecution
@@ -28,6 +29,7 @@ from scheduler_app.schedules import InvalidSchedule
 PREVIEW_COUNT = 5
 DASHBOARD_DAYS = 14
 TIMELINE_RUNS = 25
+LIVE_TEXT_CHARS = 20_000  # of a run's result and output in each live answer
 UPCOMING_RUNS = 10
 RUNNING_SHOWN = 20
 Status = TaskExecution.Status
@@ -171,7 +173,7 @@ def task_form_config(request: HttpRequest) -> dict[str, Any]:
 
 def progress_payload(execution_ids: list[int], *, can_control: bool) -> dict[str, Any]:
     """The live state of some executions and of their child runs (two queries)."""
-    executions = list(selectors.execution_list().filter(pk__in=execution_ids))
+    executions = selectors.executions_with_task_names(selectors.execution_list().filter(pk__in=execution_ids))
     child_rows = selectors.executions_with_task_names(
         TaskExecution.objects.filter(parent_id__in=[execution.pk for execution in executions]).order_by("pk")
     )
@@ -200,15 +202,26 @@ def progress_payload(execution_ids: list[int], *, can_control: bool) -> dict[str
     }
 
 
+def status_note(execution: TaskExecution) -> str:
+    """What the status badge cannot say: that a stop was asked for and the run has not ended yet."""
+    return gettext("stopping…") if execution.terminate_requested and execution.is_active else ""
+
+
 def execution_state(execution: TaskExecution, *, children: list[dict[str, Any]], can_control: bool) -> dict[str, Any]:
     result = execution.result if isinstance(execution.result, dict) else {}
     duration = execution.duration_seconds
     if duration is None and execution.start_time and execution.status in TaskExecution.STARTED_STATUSES:
         duration = (timezone.now() - execution.start_time).total_seconds()
+    # Everything the execution page shows of a run that changes while it runs: the page renders these same
+    # values first, and live.js applies each answer, so the page never mixes two moments of the run.
     return {
         "id": execution.pk,
+        "task_name": getattr(execution, "task_name", ""),
         "status": execution.status,
         "status_label": str(BADGE_LABELS.get(execution.status, execution.status)),
+        "status_note": status_note(execution),
+        "result": pretty_json(execution.result)[:LIVE_TEXT_CHARS] if execution.result else "",
+        "output_tail": execution.output_tail[-LIVE_TEXT_CHARS:],
         "is_active": execution.is_active,
         "is_paused": execution.is_paused,
         "terminate_requested": execution.terminate_requested,

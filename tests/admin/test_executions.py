@@ -92,7 +92,16 @@ def test_page_shows_result_error_output_and_relations(admin_client, workflow):
     child.save()
 
     html = admin_client.get(page(child)).content.decode()
-    assert '<pre class="zq-pre">{\n  &quot;rows&quot;: [\n    1,' in html
+    assert (
+        f'<pre class="zq-pre" data-zq-field="result" data-zq-execution="{child.pk}">{{\n  &quot;rows&quot;: [\n    1,'
+        in html
+    )
+    assert (
+        f'<h2 class="zq-heading">#{child.pk} <span data-zq-field="task_name" '
+        f'data-zq-execution="{child.pk}">step-a</span>' in html
+    )
+    assert f"<title>#{child.pk} step-a |" in html  # the task's name, not its id; no status to go stale
+    assert f"&rsaquo; #{child.pk} step-a\n</div>" in html  # the breadcrumb too
     assert "Boom &lt;b&gt;" in html
     assert "line 1\nline 2" in html
     assert f'<a href="{page(parent)}">#{parent.pk} flow</a>' in html
@@ -103,6 +112,23 @@ def test_page_shows_result_error_output_and_relations(admin_client, workflow):
     assert 'id="zq-run-graph"' in html
     assert "步骤 1/2" in html
     assert "scheduler_app/execution.js" in html
+
+
+def test_live_state_carries_everything_the_page_shows(admin_client):
+    task = ScheduledTaskFactory(name="watched")
+    execution = make_run(task, "running", result={"rows": 3}, output_tail="out", terminate_requested=True)
+    url = reverse("admin:scheduler_app_taskexecution_progress_one", args=[execution.pk])
+
+    state = admin_client.get(url).json()["executions"][str(execution.pk)]
+
+    assert state["task_name"] == "watched"
+    assert state["status_label"] == "Running"
+    assert state["status_note"] == "stopping…"
+    assert '"rows": 3' in state["result"]
+    assert state["output_tail"] == "out"
+    ended = make_run(task, "terminated", terminate_requested=True)
+    url = reverse("admin:scheduler_app_taskexecution_progress_one", args=[ended.pk])
+    assert admin_client.get(url).json()["executions"][str(ended.pk)]["status_note"] == ""  # no longer stopping
 
 
 def test_workflow_graph_data(workflow):

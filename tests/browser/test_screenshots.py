@@ -2,7 +2,8 @@
 
     ZQ_SCREENSHOTS=1 .venv/bin/pytest tests/browser/test_screenshots.py
 
-Needs Chromium and, for the Chinese task names, a CJK font (apt-get install fonts-noto-cjk).
+Needs Chromium and, for the Chinese task names and pages, a CJK font (apt-get install fonts-noto-cjk).
+Taken at 1440x900 with the admin's navigation sidebar open, as an operator sees the console on a laptop.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ pytestmark = [
 ]
 
 OUT = Path(settings.BASE_DIR) / "docs" / "screenshots"
-CLOSED_SIDEBAR = "window.localStorage.setItem('django.admin.navSidebarIsOpen', 'false')"
+SIZE = {"width": 1440, "height": 900}
+OPEN_SIDEBAR = "window.localStorage.setItem('django.admin.navSidebarIsOpen', 'true')"
 
 
 def _wait(condition, timeout: float = 60.0) -> None:
@@ -48,12 +50,12 @@ def test_screenshots(admin_login, scheduler, live_server):
     _wait(lambda: not TaskExecution.objects.filter(status__in=["pending", "running"]).exists(), 90)
     progress = task_trigger(task=by_name["示例任务-实时进度演示"], user=SYSTEM)
 
-    page = admin_login("/admin/scheduler_app/scheduledtask/", width=1600, height=1000)
-    page.context.add_init_script(CLOSED_SIDEBAR)
+    page = admin_login("/admin/scheduler_app/scheduledtask/", **SIZE)
+    page.context.add_init_script(OPEN_SIDEBAR)
 
     page.goto(f"{live_server.url}/admin/scheduler_app/scheduledtask/")
     page.wait_for_timeout(500)
-    page.screenshot(path=OUT / "task-list.png", full_page=True)
+    page.screenshot(path=OUT / "task-list.png")
 
     page.goto(f"{live_server.url}/admin/scheduler_app/scheduledtask/add/")
     page.fill("#id_name", "收盘后同步")
@@ -66,6 +68,9 @@ def test_screenshots(admin_login, scheduler, live_server):
     page.goto(f"{live_server.url}/admin/scheduler_app/taskexecution/{progress.pk}/change/")
     page.wait_for_timeout(2500)
     page.screenshot(path=OUT / "execution-running.png", full_page=True)
+    page.goto(f"{live_server.url}/admin/scheduler_app/taskexecution/")
+    page.wait_for_timeout(500)
+    page.screenshot(path=OUT / "execution-list.png")
 
     workflow = by_name["编排任务-混合执行示例"]
     page.goto(f"{live_server.url}/admin/scheduler_app/scheduledtask/{workflow.pk}/change/")
@@ -83,8 +88,14 @@ def test_screenshots(admin_login, scheduler, live_server):
     page.wait_for_timeout(500)
     page.screenshot(path=OUT / "dashboard.png", full_page=True)
 
-    chinese = admin_login("/admin/scheduler_app/scheduledtask/dashboard/", locale="zh-CN", width=1600, height=1000)
-    chinese.context.add_init_script(CLOSED_SIDEBAR)
+    chinese = admin_login("/admin/scheduler_app/scheduledtask/dashboard/", locale="zh-CN", **SIZE)
+    chinese.context.add_init_script(OPEN_SIDEBAR)
+    chinese.goto(f"{live_server.url}/admin/scheduler_app/scheduledtask/")
+    chinese.wait_for_timeout(500)
+    chinese.screenshot(path=OUT / "task-list-zh.png")
+    chinese.goto(f"{live_server.url}/admin/scheduler_app/schedulernode/")
+    chinese.wait_for_timeout(300)
+    chinese.screenshot(path=OUT / "processes-zh.png")
     chinese.goto(f"{live_server.url}/admin/scheduler_app/scheduledtask/dashboard/")
     chinese.wait_for_function("() => window.zqDashboardChart")
     chinese.wait_for_timeout(500)

@@ -74,9 +74,26 @@ def test_workflow_steps_do_not_also_fire_on_their_own():
     assert set(ScheduledTask.objects.filter(pk__in=step_ids).values_list("task_type", flat=True)) == {"manual_task"}
 
 
-def test_demo_admin_prints_password(rf):
+def test_demo_admin_keeps_its_first_password_and_prints_it_each_time(settings, tmp_path):
+    settings.BASE_DIR = tmp_path
+    first, second = StringIO(), StringIO()
+    call_command("demo_admin", stdout=first)
+    password = first.getvalue().split("password=")[1].split()[0]
+    call_command("demo_admin", stdout=second)
+    assert f"Demo admin kept: username=admin password={password}" in second.getvalue()
+    from django.contrib.auth import get_user_model
+
+    assert get_user_model().objects.get(username="admin").check_password(password)
+    third = StringIO()
+    call_command("demo_admin", "--reset", stdout=third)
+    assert "Demo admin reset" in third.getvalue()
+    assert password not in third.getvalue()
+
+
+def test_demo_admin_prints_password(rf, settings, tmp_path):
     from django.contrib.auth import authenticate
 
+    settings.BASE_DIR = tmp_path
     out = StringIO()
     call_command("demo_admin", "--password", "s3cret-demo", stdout=out)
     assert "username=admin password=s3cret-demo" in out.getvalue()

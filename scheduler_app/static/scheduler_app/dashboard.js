@@ -13,6 +13,31 @@
     });
   }
 
+  /* The panels show one state of each run, live.js's latest answer: a run that ended leaves "Running now"
+   * and its timeline bar takes its final colour, as its badges (which live.js updates) do. */
+  var ACTIVE = ["pending", "running", "paused"];
+
+  function onProgress(event) {
+    var states = event.detail.executions || {};
+    Object.keys(states).forEach(function (id) {
+      var state = states[id];
+      Array.prototype.forEach.call(document.querySelectorAll("[data-zq-bar='" + id + "']"), function (bar) {
+        Array.prototype.slice.call(bar.classList).forEach(function (name) {
+          if (name.indexOf("zq-bg--") === 0) { bar.classList.remove(name); }
+        });
+        bar.classList.add("zq-bg--" + state.status);
+      });
+      if (ACTIVE.indexOf(state.status) < 0) {
+        Array.prototype.forEach.call(document.querySelectorAll("[data-zq-running='" + id + "']"), function (row) {
+          row.hidden = true;
+        });
+      }
+    });
+    var none = document.getElementById("zq-running-none");
+    if (none) { none.hidden = document.querySelectorAll("#zq-running tr[data-zq-running]:not([hidden])").length > 0; }
+  }
+
+  document.addEventListener("zq:progress", onProgress);
   document.addEventListener("DOMContentLoaded", function () {
     placeTimeline();
     var data = document.getElementById("zq-dashboard-chart");

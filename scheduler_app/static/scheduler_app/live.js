@@ -4,7 +4,10 @@
  *   data-zq-progress="ID" data-zq-active="1"   a progress bar (admin.common.progress_bar); every bar's
  *                                               width comes from its data-zq-percent
  *   data-zq-status="ID"                         a status badge
- *   data-zq-field="NAME" data-zq-execution="ID" a text field (current_item, counts, message, times, error)
+ *   data-zq-field="NAME" data-zq-execution="ID" a text field (task_name, status_note, current_item, counts,
+ *                                               message, times, result, output_tail, error_message); a
+ *                                               <pre> box is hidden while empty
+ *   data-zq-empty="NAME" data-zq-execution="ID" the placeholder of field NAME, shown while it is empty
  *   data-zq-action="VERB" data-zq-execution="ID" a control button, shown when the state allows VERB
  * Every answer is also sent as a "zq:progress" event for page scripts (graphs, child tables).
  */
@@ -72,16 +75,22 @@
   }
 
   function setField(id, name, value) {
+    var text = value === null || value === undefined ? "" : String(value);
     each("[data-zq-field='" + name + "'][data-zq-execution='" + id + "']", function (el) {
-      el.textContent = value === null || value === undefined ? "" : value;
-      if (name === "error_message") { el.hidden = !value; }
+      if (el.textContent !== text) { el.textContent = text; }  /* unchanged: keeps a box's scroll position */
+      if (el.tagName === "PRE") { el.hidden = !text; }
     });
+    each("[data-zq-empty='" + name + "'][data-zq-execution='" + id + "']", function (el) { el.hidden = !!text; });
   }
 
   function apply(state) {
     var id = String(state.id);
     updateBar(id, state.status, state.progress_percent, state.current_item);
     updateBadge(id, state.status, state.status_label);
+    setField(id, "task_name", state.task_name);
+    setField(id, "status_note", state.status_note);
+    setField(id, "result", state.result);
+    setField(id, "output_tail", state.output_tail);
     setField(id, "current_item", state.current_item);
     setField(id, "counts", state.total_items ? state.processed_items + "/" + state.total_items : "");
     setField(id, "message", state.message);
