@@ -149,12 +149,14 @@ REQUIRED_PACKAGES = {
     "django_apscheduler": ("django-apscheduler", "runscheduler, which keeps its jobs in its tables"),
     "apscheduler": ("APScheduler", "runscheduler"),
     "cron_descriptor": ("cron-descriptor", "schedule descriptions"),
+    "simple_history": ("django-simple-history", "the history of tasks, calendars, windows and subscriptions"),
 }
 # app: what breaks without it in INSTALLED_APPS.
 REQUIRED_APPS = {
     "django_apscheduler": "runscheduler keeps its jobs in django-apscheduler's tables",
     "rest_framework": "the scheduler API's browsable pages need its templates",
     "django_filters": "the scheduler API's filter forms need its templates",
+    "simple_history": "the history of tasks, calendars, windows and subscriptions is kept in its tables",
 }
 TOKEN_AUTHENTICATION = "rest_framework.authentication.TokenAuthentication"
 SESSION_AUTHENTICATION = "rest_framework.authentication.SessionAuthentication"

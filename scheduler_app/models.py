@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
 
 from scheduler_app import calendar_rules, occurrences
 from scheduler_app.conf import scheduler_settings
@@ -97,6 +98,10 @@ class Calendar(models.Model):
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    # Every saved change, who made it and when (the calendar's listed days are summed up in the change
+    # reason of the version their change made: services.calendars).
+    history = HistoricalRecords(table_name="zq_task_calendars_history", excluded_fields=["updated_at"])
 
     class Meta:
         db_table = "zq_task_calendars"
@@ -385,6 +390,19 @@ class ScheduledTask(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
+    # Every saved change of what an operator set, who made it and when. The fields the scheduler keeps
+    # (the latest run, the schedule error) and the timestamps are not versions of the task.
+    history = HistoricalRecords(
+        table_name="zq_task_scheduled_tasks_history",
+        excluded_fields=[
+            "latest_execution_id",
+            "latest_execution_status",
+            "latest_execution_time",
+            "schedule_error",
+            "created_at",
+            "updated_at",
+        ],
+    )
     objects = ScheduledTaskQuerySet.as_manager()
 
     class Meta:
@@ -620,6 +638,8 @@ class BlackoutWindow(models.Model):
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    history = HistoricalRecords(table_name="zq_task_blackout_windows_history", excluded_fields=["updated_at"])
 
     class Meta:
         db_table = "zq_task_blackout_windows"
@@ -1041,6 +1061,11 @@ class NotificationSubscription(models.Model):
     enabled = models.BooleanField(_("enabled"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    # The webhook secret is never copied into the history: whoever reads versions must not learn it.
+    history = HistoricalRecords(
+        table_name="zq_task_notification_subscriptions_history", excluded_fields=["secret", "updated_at"]
+    )
 
     class Meta:
         db_table = "zq_task_notification_subscriptions"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from itertools import pairwise
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -56,6 +57,7 @@ from scheduler_app.models import (
     NotificationEvent,
     NotificationSubscription,
     OperationsCounter,
+    OperatorAction,
     ScheduledTask,
     SchedulerNode,
     SchedulerState,
@@ -941,3 +943,44 @@ def notification_events_before(*, before: datetime, limit: int) -> list[int]:
 
 def notification_events_count_before(*, before: datetime) -> int:
     return NotificationEvent.objects.filter(detected_at__lt=before).count()
+
+
+# ---------------------------------------------------------------------------------------------- audit
+
+
+class TaskVersion(NamedTuple):
+    """One version of a task as the history kept it, with what it changed against the version before."""
+
+    record: Any  # the historical row (simple-history)
+    changes: list[dict[str, Any]]  # [{field, old, new}], empty for the first version
+
+
+def task_history(*, task_id: int) -> QuerySet:
+    """The versions of a task, newest first (a deleted task's too: they are kept by its id)."""
+    return ScheduledTask.history.filter(id=task_id).select_related("history_user").order_by("-history_id")
+
+
+def task_versions(*, records: Sequence[Any]) -> list[TaskVersion]:
+    """The versions of a page of task_history(), each with its changes (one query for the version
+    before the oldest of the page)."""
+    if not records:
+        return []
+    oldest = records[-1]
+    before = ScheduledTask.history.filter(id=oldest.id, history_id__lt=oldest.history_id).order_by("-history_id")
+    chain = [*records, before.first()]
+    versions = []
+    for record, previous in pairwise(chain):
+        changes = []
+        if previous is not None:
+            delta = record.diff_against(previous)
+            changes = [
+                {"field": change.field, "old": change.old, "new": change.new}
+                for change in sorted(delta.changes, key=lambda change: change.field)
+            ]
+        versions.append(TaskVersion(record, changes))
+    return versions
+
+
+def task_actions(*, task_id: int) -> QuerySet[OperatorAction]:
+    """The operators' actions on a task and its runs, newest first."""
+    return OperatorAction.objects.filter(task_id=task_id).order_by("-at", "-id")

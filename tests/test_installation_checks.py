@@ -45,7 +45,7 @@ def test_a_package_that_is_not_installed_is_named(monkeypatch, module, distribut
     assert "pip install" in problems[0].hint
 
 
-@pytest.mark.parametrize("app", ["django_apscheduler", "rest_framework", "django_filters"])
+@pytest.mark.parametrize("app", ["django_apscheduler", "rest_framework", "django_filters", "simple_history"])
 def test_an_app_missing_from_installed_apps_is_named(app):
     with modify_settings(INSTALLED_APPS={"remove": [app]}):
         problems = check_installation(None)

@@ -445,7 +445,8 @@ class TaskExecutionAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.Model
         execution = get_object_or_404(TaskExecution, pk=object_id)
         default = reverse("admin:scheduler_app_taskexecution_change", args=[execution.pk])
         try:
-            after = CONTROLS[verb]["service"](execution=execution, user=request.user)
+            reason = str(request.POST.get("reason", "")).strip()  # the operator's, kept with the action's record
+            after = CONTROLS[verb]["service"](execution=execution, user=request.user, reason=reason)
         except SchedulerError as error:
             self.message_user(request, error.message, messages.ERROR)
             return HttpResponseRedirect(safe_next(request, default))

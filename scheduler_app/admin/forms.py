@@ -9,10 +9,12 @@ from typing import Any
 from zoneinfo import available_timezones
 
 from django import forms
+from django.contrib.admin import helpers
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.forms.fields import InvalidJSONInput
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from scheduler_app.exceptions import PermissionDenied
 from scheduler_app.models import ScheduledTask
@@ -47,6 +49,12 @@ class TimezoneInput(forms.TextInput):
         options = format_html_join("", '<option value="{}">', ((zone,) for zone in timezone_names()))
         datalist = format_html('<datalist id="{}">{}</datalist>', self.list_id, options)
         return super().render(name, value, attrs, renderer) + datalist
+
+
+class ReasonActionForm(helpers.ActionForm):
+    """The action bar of the task list, with the operator's optional reason for the action's record."""
+
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=500)
 
 
 class ScheduledTaskForm(forms.ModelForm):

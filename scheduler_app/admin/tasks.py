@@ -22,6 +22,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
+from simple_history.admin import SimpleHistoryAdmin
 
 from scheduler_app import selectors
 from scheduler_app.admin import views
@@ -37,7 +38,7 @@ from scheduler_app.admin.common import (
     scheduler_banner_context,
 )
 from scheduler_app.admin.filters import BrokenTriggerFilter, ScheduleStatusFilter
-from scheduler_app.admin.forms import ScheduledTaskForm
+from scheduler_app.admin.forms import ReasonActionForm, ScheduledTaskForm
 from scheduler_app.exceptions import SchedulerError
 from scheduler_app.models import ScheduledTask, TaskExecution
 from scheduler_app.services import permissions as rules
@@ -49,6 +50,11 @@ FINISHED_FOR_RATE = (
     TaskExecution.Status.COMPLETED,
     TaskExecution.Status.TERMINATED,
 )
+
+
+def _reason(request: HttpRequest) -> str:
+    """The operator's optional reason for a manual action (the action bar's field, or a button's form)."""
+    return str(request.POST.get("reason", "")).strip()
 
 
 def load_task_page(tasks: list[ScheduledTask]) -> list[ScheduledTask]:
@@ -107,8 +113,9 @@ STATE_CHANGES: dict[str, dict[str, Any]] = {
 
 
 @admin.register(ScheduledTask)
-class ScheduledTaskAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.ModelAdmin):
+class ScheduledTaskAdmin(RulePermissionsMixin, SchedulerBannerMixin, SimpleHistoryAdmin):
     form = ScheduledTaskForm
+    action_form = ReasonActionForm
     permission_rules = {
         "view": rules.TASK_VIEW,
         "add": rules.TASK_ADD,
@@ -475,6 +482,11 @@ class ScheduledTaskAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.Model
             return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request: HttpRequest, obj: ScheduledTask, form, change: bool) -> None:
+        restoring = getattr(request, "zq_restoring", None)
+        if restoring is not None:
+            # The history's "revert" page: the version itself is restored, through the task service.
+            task_services.task_restore(task=obj, history_id=restoring, user=request.user, reason=_reason(request))
+            return
         data = {name: form.cleaned_data[name] for name in form.cleaned_data if name in task_services.EDITABLE_FIELDS}
         if change:
             saved = task_services.task_update(task=obj, data=data, user=request.user)
@@ -485,6 +497,21 @@ class ScheduledTaskAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.Model
         obj._state.adding = False
 
     # ------------------------------------------------------------------------------------ deletion
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        """An earlier version, and on POST its restore (TASK_CHANGE; task_restore() validates it again)."""
+        if not str(version_id).isdigit():
+            raise Http404
+        if request.method == "POST":
+            if not self.has_change_permission(request):
+                raise PermissionDenied
+            request.zq_restoring = int(version_id)
+        try:
+            with transaction.atomic(using=router.db_for_write(ScheduledTask)):
+                return super().history_form_view(request, object_id, version_id, extra_context)
+        except (SchedulerError, ValidationError) as error:
+            self.message_user(request, _error_text(error), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def delete_model(self, request: HttpRequest, obj: ScheduledTask) -> None:
         task_services.task_delete(task=obj, user=request.user)
@@ -530,7 +557,7 @@ class ScheduledTaskAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.Model
         with transaction.atomic(using=router.db_for_write(ScheduledTask)):  # one schedule version bump
             for task in queryset:
                 try:
-                    change["service"](task=task, user=request.user)
+                    change["service"](task=task, user=request.user, reason=_reason(request))
                 except (SchedulerError, ValidationError) as error:
                     self._refused(request, task, error)
                 else:
@@ -551,7 +578,7 @@ class ScheduledTaskAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.Model
         queued = 0
         for task in queryset:
             try:
-                task_services.task_trigger(task=task, user=request.user)
+                task_services.task_trigger(task=task, user=request.user, reason=_reason(request))
             except (SchedulerError, ValidationError) as error:
                 self._refused(request, task, error)
             else:
@@ -651,7 +678,7 @@ class ScheduledTaskAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.Model
             raise PermissionDenied
         task = self._task_or_404(object_id)
         try:
-            execution = task_services.task_trigger(task=task, user=request.user)
+            execution = task_services.task_trigger(task=task, user=request.user, reason=_reason(request))
         except (SchedulerError, ValidationError) as error:
             self._refused(request, task, error)
             return self._back(request, task)
@@ -677,7 +704,7 @@ class ScheduledTaskAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.Model
             raise PermissionDenied
         change = STATE_CHANGES[verb]
         try:
-            change["service"](task=task, user=request.user)
+            change["service"](task=task, user=request.user, reason=_reason(request))
         except (SchedulerError, ValidationError) as error:
             self._refused(request, task, error)
         else:

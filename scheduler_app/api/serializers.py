@@ -244,10 +244,57 @@ class NextRunsSerializer(serializers.Serializer):
     notes = serializers.ListField(child=serializers.CharField())
 
 
-class PauseInputSerializer(serializers.Serializer):
+class ReasonInputSerializer(serializers.Serializer):
+    """The body of a manual action: an optional reason, kept with the action's record."""
+
+    reason = serializers.CharField(
+        max_length=500, allow_blank=True, required=False, default="", help_text="Why (kept in the action's record)."
+    )
+
+
+class PauseInputSerializer(ReasonInputSerializer):
     until = serializers.DateTimeField(
         allow_null=True, required=False, help_text="Resume by itself at this instant (in the future)."
     )
+
+
+class TaskChangeSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    old = serializers.JSONField(allow_null=True)
+    new = serializers.JSONField(allow_null=True)
+
+
+HISTORY_TYPES = {"+": "created", "~": "changed", "-": "deleted"}
+
+
+class TaskVersionSerializer(serializers.Serializer):
+    """One version of a task: when, by whom, how (created, changed, deleted), why, and what changed."""
+
+    history_id = serializers.IntegerField(source="record.history_id")
+    history_date = serializers.DateTimeField(source="record.history_date")
+    history_type = serializers.SerializerMethodField()
+    history_user = serializers.SerializerMethodField()
+    history_change_reason = serializers.CharField(source="record.history_change_reason", allow_null=True)
+    changes = TaskChangeSerializer(many=True)
+
+    def get_history_type(self, version) -> str:
+        return HISTORY_TYPES.get(version.record.history_type, version.record.history_type)
+
+    def get_history_user(self, version) -> str | None:
+        user = version.record.history_user
+        return user.get_username() if user is not None else None
+
+
+class OperatorActionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    at = serializers.DateTimeField()
+    action = serializers.CharField()
+    actor_name = serializers.CharField()
+    task = serializers.IntegerField(source="task_id", allow_null=True)
+    task_name = serializers.CharField()
+    execution_id = serializers.IntegerField(allow_null=True)
+    reason = serializers.CharField()
+    details = serializers.JSONField()
 
 
 class SchedulePreviewInputSerializer(serializers.Serializer):

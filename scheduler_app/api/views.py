@@ -53,6 +53,13 @@ def _execution_out(execution: TaskExecution) -> dict[str, Any]:
     return s.ExecutionOutputSerializer(selectors.executions_with_task_names([execution])[0]).data
 
 
+def _reason(request: Request) -> str:
+    """The optional `reason` of a manual action's body (400 when it is not a short string)."""
+    body = s.ReasonInputSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    return body.validated_data["reason"]
+
+
 class SchedulerAPIMixin:
     """What every scheduler endpoint is, whatever the project's REST_FRAMEWORK settings: JSON bodies, the
     filters the contract names, domain errors mapped to 400/404/409 and the schema that documents them.
@@ -109,6 +116,8 @@ class TaskViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
         "retrieve": rules.TASK_VIEW,
         "next_runs": rules.TASK_VIEW,
         "workflow_tasks": rules.TASK_VIEW,
+        "history": rules.TASK_VIEW,
+        "actions": rules.TASK_VIEW,
         "stats": rules.EXECUTION_VIEW,  # statistics of the task's runs
         "create": rules.TASK_ADD,
         "copy": rules.TASK_COPY,
@@ -165,18 +174,23 @@ class TaskViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
         return Response(status=HTTPStatus.NO_CONTENT)
 
     def _state_change(self, service) -> Response:
-        task = service(task=self._task(), user=self.request.user)
+        reason = _reason(self.request)
+        task = service(task=self._task(), user=self.request.user, reason=reason)
         return Response(_task_out(task))
 
-    @extend_schema(summary="Enable (idempotent)", request=None, responses={200: s.TaskOutputSerializer, 404: NOT_FOUND})
+    @extend_schema(
+        summary="Enable (idempotent)",
+        request=s.ReasonInputSerializer,
+        responses={200: s.TaskOutputSerializer, 400: FIELD_ERRORS, 404: NOT_FOUND},
+    )
     @action(detail=True, methods=["post"])
     def enable(self, request: Request, pk: str) -> Response:
         return self._state_change(task_services.task_enable)
 
     @extend_schema(
         summary="Disable (idempotent; refused while an enabled workflow uses the task)",
-        request=None,
-        responses={200: s.TaskOutputSerializer, 404: NOT_FOUND, 409: CONFLICT},
+        request=s.ReasonInputSerializer,
+        responses={200: s.TaskOutputSerializer, 400: FIELD_ERRORS, 404: NOT_FOUND, 409: CONFLICT},
     )
     @action(detail=True, methods=["post"])
     def disable(self, request: Request, pk: str) -> Response:
@@ -191,12 +205,17 @@ class TaskViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
     def pause(self, request: Request, pk: str) -> Response:
         body = s.PauseInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        task = task_services.task_pause(task=self._task(), user=request.user, until=body.validated_data.get("until"))
+        task = task_services.task_pause(
+            task=self._task(),
+            user=request.user,
+            until=body.validated_data.get("until"),
+            reason=body.validated_data["reason"],
+        )
         return Response(_task_out(task))
 
     @extend_schema(
         summary="Resume (idempotent)",
-        request=None,
+        request=s.ReasonInputSerializer,
         responses={200: s.TaskOutputSerializer, 400: FIELD_ERRORS, 404: NOT_FOUND},
     )
     @action(detail=True, methods=["post"])
@@ -215,12 +234,12 @@ class TaskViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Run now: queue a manual run (the scheduler process runs it)",
-        request=None,
-        responses={202: s.ExecutionOutputSerializer, 404: NOT_FOUND, 409: CONFLICT},
+        request=s.ReasonInputSerializer,
+        responses={202: s.ExecutionOutputSerializer, 400: FIELD_ERRORS, 404: NOT_FOUND, 409: CONFLICT},
     )
     @action(detail=True, methods=["post"])
     def trigger(self, request: Request, pk: str) -> Response:
-        execution = task_services.task_trigger(task=self._task(), user=request.user)
+        execution = task_services.task_trigger(task=self._task(), user=request.user, reason=_reason(request))
         return Response(_execution_out(execution), status=HTTPStatus.ACCEPTED)
 
     @extend_schema(
@@ -257,6 +276,27 @@ class TaskViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
     def workflow_tasks(self, request: Request, pk: str) -> Response:
         steps = selectors.workflow_steps(task=self._task())
         return Response(s.TaskOutputSerializer(steps, many=True).data)
+
+    @extend_schema(
+        summary="The task's versions, newest first: who changed what, when, and why",
+        responses={200: s.TaskVersionSerializer(many=True), 400: FIELD_ERRORS, 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def history(self, request: Request, pk: str) -> Response:
+        task = self._task()
+        page = self.paginate_queryset(selectors.task_history(task_id=task.pk))
+        versions = selectors.task_versions(records=page)
+        return self.get_paginated_response(s.TaskVersionSerializer(versions, many=True).data)
+
+    @extend_schema(
+        summary="The operators' actions on the task and its runs, newest first",
+        responses={200: s.OperatorActionSerializer(many=True), 400: FIELD_ERRORS, 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def actions(self, request: Request, pk: str) -> Response:
+        task = self._task()
+        page = self.paginate_queryset(selectors.task_actions(task_id=task.pk))
+        return self.get_paginated_response(s.OperatorActionSerializer(page, many=True).data)
 
 
 @extend_schema_view(
@@ -324,20 +364,23 @@ class ExecutionViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Ask the runner to pause a running execution",
-        request=None,
-        responses={200: s.ExecutionOutputSerializer, 404: NOT_FOUND, 409: CONFLICT},
+        request=s.ReasonInputSerializer,
+        responses={200: s.ExecutionOutputSerializer, 400: FIELD_ERRORS, 404: NOT_FOUND, 409: CONFLICT},
     )
     @action(detail=True, methods=["post"])
     def pause(self, request: Request, pk: str) -> Response:
-        execution = execution_services.execution_pause(execution=self._execution(), user=request.user)
+        execution = execution_services.execution_pause(
+            execution=self._execution(), user=request.user, reason=_reason(request)
+        )
         return Response(_execution_out(execution))
 
     @extend_schema(
         summary="Continue a paused run (200), or restart a failed or terminated one from its checkpoint (202)",
-        request=None,
+        request=s.ReasonInputSerializer,
         responses={
             200: s.ExecutionOutputSerializer,
             202: OpenApiResponse(s.ExecutionOutputSerializer, description="The new run."),
+            400: FIELD_ERRORS,
             404: NOT_FOUND,
             409: CONFLICT,
         },
@@ -345,34 +388,39 @@ class ExecutionViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def resume(self, request: Request, pk: str) -> Response:
         execution = self._execution()
-        resumed = execution_services.execution_resume(execution=execution, user=request.user)
+        resumed = execution_services.execution_resume(execution=execution, user=request.user, reason=_reason(request))
         status = HTTPStatus.OK if resumed.pk == execution.pk else HTTPStatus.ACCEPTED
         return Response(_execution_out(resumed), status=status)
 
     @extend_schema(
         summary="Cancel a pending run (200) or ask the runner to stop a started one (202)",
-        request=None,
+        request=s.ReasonInputSerializer,
         responses={
             200: s.ExecutionOutputSerializer,
             202: OpenApiResponse(s.ExecutionOutputSerializer, description="Termination requested."),
+            400: FIELD_ERRORS,
             404: NOT_FOUND,
             409: CONFLICT,
         },
     )
     @action(detail=True, methods=["post"])
     def terminate(self, request: Request, pk: str) -> Response:
-        execution = execution_services.execution_terminate(execution=self._execution(), user=request.user)
+        execution = execution_services.execution_terminate(
+            execution=self._execution(), user=request.user, reason=_reason(request) or None
+        )
         status = HTTPStatus.ACCEPTED if execution.is_active else HTTPStatus.OK
         return Response(_execution_out(execution), status=status)
 
     @extend_schema(
         summary="Queue a new manual run of the same task",
-        request=None,
-        responses={202: s.ExecutionOutputSerializer, 404: NOT_FOUND, 409: CONFLICT},
+        request=s.ReasonInputSerializer,
+        responses={202: s.ExecutionOutputSerializer, 400: FIELD_ERRORS, 404: NOT_FOUND, 409: CONFLICT},
     )
     @action(detail=True, methods=["post"])
     def rerun(self, request: Request, pk: str) -> Response:
-        execution = execution_services.execution_rerun(execution=self._execution(), user=request.user)
+        execution = execution_services.execution_rerun(
+            execution=self._execution(), user=request.user, reason=_reason(request)
+        )
         return Response(_execution_out(execution), status=HTTPStatus.ACCEPTED)
 
 

@@ -19,7 +19,6 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -31,6 +30,7 @@ from scheduler_app.services.state import schedule_touch
 
 EDITABLE_FIELDS: tuple[str, ...] = ("name", "description", "weekdays", "known_until")
 
+CALENDAR_REVISION_NOTE = _("revision %(revision)s, %(days)s listed days")
 CALENDAR_NAME_TAKEN = _("A calendar with this name already exists.")
 CALENDAR_IN_USE = _("The calendar is used by %(users)s; change them first.")
 CALENDAR_DAY_TWICE = _("%(date)s is listed more than once.")
@@ -70,9 +70,16 @@ def _save(calendar: Calendar) -> None:
 
 
 def _changed(calendar: Calendar) -> None:
-    """The calendar's days or rules changed: a new revision, and the scheduler rebuilds on commit."""
-    Calendar.objects.filter(pk=calendar.pk).update(revision=F("revision") + 1, updated_at=timezone.now())
-    calendar.refresh_from_db(fields=["revision", "updated_at"])
+    """The calendar's days or rules changed: a new revision, and the scheduler rebuilds on commit.
+
+    Saved (the row is locked or new in this transaction), so the history keeps the revision as a
+    version, with the number of listed days it has then as its change reason."""
+    calendar.refresh_from_db(fields=["revision"])
+    calendar.revision += 1
+    calendar.updated_at = timezone.now()
+    days = CalendarDay.objects.filter(calendar=calendar).count()
+    calendar._change_reason = gettext(CALENDAR_REVISION_NOTE) % {"revision": calendar.revision, "days": days}
+    calendar.save(update_fields=["revision", "updated_at"])
     schedule_touch()
 
 

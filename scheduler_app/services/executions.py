@@ -17,10 +17,11 @@ from django.utils.translation import gettext_lazy as _
 
 from scheduler_app import selectors
 from scheduler_app.exceptions import InvalidState, RunActive
-from scheduler_app.models import ScheduledTask, TaskExecution
+from scheduler_app.models import OperatorAction, ScheduledTask, TaskExecution
 from scheduler_app.runtime import transitions
 from scheduler_app.runtime.overlap import Situation, Verdict, overlap_decide
 from scheduler_app.services import permissions
+from scheduler_app.services.audit import action_record
 from scheduler_app.services.permissions import Actor, recorded_user
 
 Status = TaskExecution.Status
@@ -48,6 +49,20 @@ def _who(user: Actor) -> str:
 def _current(execution: TaskExecution) -> TaskExecution:
     execution.refresh_from_db()
     return execution
+
+
+def _record(
+    *, user: Actor, action: OperatorAction.Action, execution: TaskExecution, reason: str, **details: Any
+) -> None:
+    """The OperatorAction of a control, in the control's transaction: the run, its task, the status it had."""
+    action_record(
+        actor=user,
+        action=action,
+        task=execution.task,
+        execution_id=execution.pk,
+        reason=reason,
+        details={"status": execution.status, **details},
+    )
 
 
 @transaction.atomic
@@ -87,17 +102,26 @@ def execution_enqueue(
     )
 
 
-def execution_pause(*, execution: TaskExecution, user: Actor, now: datetime | None = None) -> TaskExecution:
-    """Ask the runner to pause a running execution (is_paused = True); raises InvalidState otherwise."""
+@transaction.atomic
+def execution_pause(
+    *, execution: TaskExecution, user: Actor, now: datetime | None = None, reason: str = ""
+) -> TaskExecution:
+    """Ask the runner to pause a running execution (is_paused = True); raises InvalidState otherwise.
+
+    Each control records an OperatorAction with the operator's `reason` when it is done."""
     permissions.EXECUTION_CONTROL.check(user)
     requested = transitions.executions_request_pause(execution_ids=[execution.pk], now=now)
     execution = _current(execution)
     if not requested:
         raise InvalidState(gettext(EXECUTION_PAUSE_REFUSED) % {"status": execution.status})
+    _record(user=user, action=OperatorAction.Action.PAUSE_RUN, execution=execution, reason=reason)
     return execution
 
 
-def execution_resume(*, execution: TaskExecution, user: Actor, now: datetime | None = None) -> TaskExecution:
+@transaction.atomic
+def execution_resume(
+    *, execution: TaskExecution, user: Actor, now: datetime | None = None, reason: str = ""
+) -> TaskExecution:
     """Continue a paused run, or restart a failed or terminated one from its checkpoint.
 
     A paused run (or a running one with a pending pause request) gets is_paused = False and is
@@ -107,10 +131,12 @@ def execution_resume(*, execution: TaskExecution, user: Actor, now: datetime | N
     """
     permissions.EXECUTION_CONTROL.check(user)
     if transitions.executions_request_resume(execution_ids=[execution.pk], now=now):
-        return _current(execution)
+        execution = _current(execution)
+        _record(user=user, action=OperatorAction.Action.RESUME_RUN, execution=execution, reason=reason)
+        return execution
     execution = _current(execution)
     if execution.status in (Status.FAILED, Status.TERMINATED):
-        return execution_enqueue(
+        resumed = execution_enqueue(
             task=execution.task,
             trigger=TaskExecution.Trigger.RESUME,
             user=user,
@@ -119,31 +145,44 @@ def execution_resume(*, execution: TaskExecution, user: Actor, now: datetime | N
             result={"resume_from_execution_id": execution.pk},
             current_item=execution.current_item,
         )
+        action = OperatorAction.Action.RESUME_RUN
+        _record(user=user, action=action, execution=execution, reason=reason, new_execution_id=resumed.pk)
+        return resumed
     raise InvalidState(gettext(EXECUTION_RESUME_REFUSED) % {"status": execution.status})
 
 
+@transaction.atomic
 def execution_terminate(
     *, execution: TaskExecution, user: Actor, reason: str | None = None, now: datetime | None = None
 ) -> TaskExecution:
     """Stop a run: a pending one is cancelled at once (terminated), a started one gets terminate_requested.
 
     Returns the execution as it is now: still active means the runner has been asked to stop it.
-    Raises InvalidState when it has already ended.
+    Raises InvalidState when it has already ended. The operator's `reason` is recorded, and is the
+    cancelled run's message (else "cancelled by <user>").
     """
     permissions.EXECUTION_CONTROL.check(user)
-    reason = reason or gettext(EXECUTION_CANCELLED) % {"user": _who(user)}
-    cancelled = transitions.executions_cancel(execution_ids=[execution.pk], reason=reason, now=now)
+    message = reason or gettext(EXECUTION_CANCELLED) % {"user": _who(user)}
+    cancelled = transitions.executions_cancel(execution_ids=[execution.pk], reason=message, now=now)
     requested = 0 if cancelled else transitions.executions_request_terminate(execution_ids=[execution.pk], now=now)
     execution = _current(execution)
     if not (cancelled or requested):
         raise InvalidState(gettext(EXECUTION_TERMINATE_REFUSED) % {"status": execution.status})
+    action = OperatorAction.Action.TERMINATE
+    _record(user=user, action=action, execution=execution, reason=reason or "", cancelled=bool(cancelled))
     return execution
 
 
-def execution_rerun(*, execution: TaskExecution, user: Actor, now: datetime | None = None) -> TaskExecution:
+@transaction.atomic
+def execution_rerun(
+    *, execution: TaskExecution, user: Actor, now: datetime | None = None, reason: str = ""
+) -> TaskExecution:
     """Queue a new manual run of the execution's task (same overlap rules as "run now"); returns it."""
     permissions.EXECUTION_CONTROL.check(user)
     execution = _current(execution)
     if execution.is_active:
         raise InvalidState(gettext(EXECUTION_RERUN_REFUSED) % {"status": execution.status})
-    return execution_enqueue(task=execution.task, trigger=TaskExecution.Trigger.MANUAL, user=user, now=now)
+    rerun = execution_enqueue(task=execution.task, trigger=TaskExecution.Trigger.MANUAL, user=user, now=now)
+    action = OperatorAction.Action.RERUN
+    _record(user=user, action=action, execution=execution, reason=reason, new_execution_id=rerun.pk)
+    return rerun

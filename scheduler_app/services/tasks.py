@@ -19,13 +19,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from simple_history.utils import bulk_update_with_history
 
 from scheduler_app.exceptions import TaskInUse
 from scheduler_app.executors.registry import validate_config
-from scheduler_app.models import MAX_ID, ScheduledTask, TaskExecution
+from scheduler_app.models import MAX_ID, Calendar, OperatorAction, ScheduledTask, TaskExecution
 from scheduler_app.schedules import InvalidSchedule
 from scheduler_app.selectors import workflows_using_task
 from scheduler_app.services import permissions
+from scheduler_app.services.audit import action_record
 from scheduler_app.services.executions import execution_enqueue
 from scheduler_app.services.permissions import Actor, Work, recorded_user
 from scheduler_app.services.state import schedule_touch
@@ -72,6 +74,10 @@ TASK_DISABLE_USED_BY_WORKFLOW = _(
 )
 TASK_RUN_AT_PASSED = _("The one-shot time has passed; choose a time in the future.")
 TASK_PAUSED_UNTIL_PASSED = _("Pause until a time in the future.")
+TASK_NO_SUCH_VERSION = _("The task has no version #%(id)s.")
+TASK_RESTORED = _("Restored version #%(id)s of %(date)s")
+TASK_PAUSE_ENDED = _("The timed pause ended")
+TASK_VERSION_CALENDAR_GONE = _("The calendar of that version no longer exists.")
 
 
 def _editable(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -133,8 +139,12 @@ def _check_instants(task: ScheduledTask, *, before: ScheduledTask | None, enabli
         raise ValidationError(errors)
 
 
-def _save(task: ScheduledTask, **kwargs: Any) -> None:
-    """Save; a name taken by a concurrent transaction after full_clean() is still a field error."""
+def _save(task: ScheduledTask, *, user: Actor, change_reason: str = "", **kwargs: Any) -> None:
+    """Save; a name taken by a concurrent transaction after full_clean() is still a field error.
+
+    The version the history keeps names `user` (the system: nobody) and the reason, if any."""
+    task._history_user = recorded_user(user)
+    task._change_reason = change_reason
     try:
         with transaction.atomic():
             task.save(**kwargs)
@@ -161,17 +171,18 @@ def task_create(*, data: Mapping[str, Any], user: Actor) -> ScheduledTask:
     permissions.task_work_check(actor=user, work=Work.of(task), before=None)
     task_validate(task=task)
     _check_instants(task, before=None)
-    _save(task)
+    _save(task, user=user)
     schedule_touch(task_ids=[task.pk])
     return task
 
 
 @transaction.atomic
-def task_update(*, task: ScheduledTask, data: Mapping[str, Any], user: Actor) -> ScheduledTask:
+def task_update(*, task: ScheduledTask, data: Mapping[str, Any], user: Actor, change_reason: str = "") -> ScheduledTask:
     """Change the fields in `data` (a subset of EDITABLE_FIELDS); the task type may change if the invariants hold.
 
     Needs TASK_CHANGE, and TASK_COMMAND to change the type or config of a task that runs or would run
-    a program (permissions.task_work_check), judged against the stored row.
+    a program (permissions.task_work_check), judged against the stored row. `change_reason` goes
+    with the version the history keeps.
     """
     permissions.TASK_CHANGE.check(user)
     fields = _editable(data)
@@ -188,7 +199,7 @@ def task_update(*, task: ScheduledTask, data: Mapping[str, Any], user: Actor) ->
     _check_instants(task, before=before, enabling=task.enabled and not was_enabled)
     if was_enabled and not task.enabled:
         _refuse_if_enabled_workflows_use(task, TASK_DISABLE_USED_BY_WORKFLOW)
-    _save(task)
+    _save(task, user=user, change_reason=change_reason)
     schedule_touch(task_ids=[task.pk])
     return task
 
@@ -208,12 +219,20 @@ def task_delete(*, task: ScheduledTask, user: Actor) -> None:
     if started:
         raise TaskInUse(gettext(TASK_DELETE_STARTED_RUNS) % {"ids": ", ".join(map(str, started))})
     task_pk = task.pk
+    task._history_user = recorded_user(user)
     task.delete()
     schedule_touch(task_ids=[task_pk])
 
 
 def _task_set_flag(
-    *, task: ScheduledTask, field: str, value: bool, user: Actor, paused_until: datetime | None = None
+    *,
+    task: ScheduledTask,
+    field: str,
+    value: bool,
+    user: Actor,
+    action: OperatorAction.Action,
+    reason: str,
+    paused_until: datetime | None = None,
 ) -> ScheduledTask:
     permissions.TASK_CHANGE.check(user)
     with transaction.atomic():
@@ -223,7 +242,9 @@ def _task_set_flag(
             # Resuming ends a timed pause; pausing sets (or clears) its end.
             task.paused_until = paused_until if value else None
         if getattr(task, field) == value and task.paused_until == before.paused_until:
-            return task  # idempotent: no write, no version bump
+            # Idempotent: no write, no version bump; the operator's request is still on record.
+            action_record(actor=user, action=action, task=task, reason=reason, details={"changed": False})
+            return task
         setattr(task, field, value)
         task.updated_by = recorded_user(user)
         if field == "enabled" and not value:
@@ -234,36 +255,50 @@ def _task_set_flag(
             # steps were disabled meanwhile. Turning it off is always allowed, even for a broken task.
             task_validate(task=task)
         _check_instants(task, before=before, enabling=field == "enabled" and value)
+        task._history_user = recorded_user(user)
+        task._change_reason = reason
         task.save(update_fields=[field, "paused_until", "updated_by", "updated_at"])
+        details: dict[str, Any] = {"changed": True}
+        if field == "paused" and task.paused_until is not None:
+            details["until"] = task.paused_until.isoformat()
+        action_record(actor=user, action=action, task=task, reason=reason, details=details)
         schedule_touch(task_ids=[task.pk])
     return task
 
 
-def task_enable(*, task: ScheduledTask, user: Actor) -> ScheduledTask:
-    """Let the scheduler fire the task (idempotent; TASK_CHANGE); the task is validated again first."""
-    return _task_set_flag(task=task, field="enabled", value=True, user=user)
+def task_enable(*, task: ScheduledTask, user: Actor, reason: str = "") -> ScheduledTask:
+    """Let the scheduler fire the task (idempotent; TASK_CHANGE); the task is validated again first.
+
+    Every state change here records an OperatorAction with the operator's `reason`."""
+    action = OperatorAction.Action.ENABLE
+    return _task_set_flag(task=task, field="enabled", value=True, user=user, action=action, reason=reason)
 
 
-def task_disable(*, task: ScheduledTask, user: Actor) -> ScheduledTask:
+def task_disable(*, task: ScheduledTask, user: Actor, reason: str = "") -> ScheduledTask:
     """Stop scheduling the task (idempotent; TASK_CHANGE); refused while an enabled workflow lists it.
 
     Runs keep going."""
-    return _task_set_flag(task=task, field="enabled", value=False, user=user)
+    action = OperatorAction.Action.DISABLE
+    return _task_set_flag(task=task, field="enabled", value=False, user=user, action=action, reason=reason)
 
 
-def task_pause(*, task: ScheduledTask, user: Actor, until: datetime | None = None) -> ScheduledTask:
+def task_pause(*, task: ScheduledTask, user: Actor, until: datetime | None = None, reason: str = "") -> ScheduledTask:
     """Hold the schedule (idempotent; TASK_CHANGE); running executions are not affected.
 
     With `until` (in the future) the pause ends by itself: the scheduler process resumes the task
     then (tasks_resume_expired), and occurrences from that instant on run. Pausing again replaces
     the end (None: paused until resumed by hand).
     """
-    return _task_set_flag(task=task, field="paused", value=True, user=user, paused_until=until)
+    action = OperatorAction.Action.PAUSE
+    return _task_set_flag(
+        task=task, field="paused", value=True, user=user, action=action, reason=reason, paused_until=until
+    )
 
 
-def task_resume(*, task: ScheduledTask, user: Actor) -> ScheduledTask:
+def task_resume(*, task: ScheduledTask, user: Actor, reason: str = "") -> ScheduledTask:
     """Release a paused schedule (idempotent; TASK_CHANGE), a timed pause too; the task is validated again first."""
-    return _task_set_flag(task=task, field="paused", value=False, user=user)
+    action = OperatorAction.Action.RESUME
+    return _task_set_flag(task=task, field="paused", value=False, user=user, action=action, reason=reason)
 
 
 @transaction.atomic
@@ -275,11 +310,21 @@ def tasks_resume_expired(*, task_ids: Iterable[int], now: datetime | None = None
     expired = ScheduledTask.objects.select_for_update().filter(
         pk__in=list(task_ids), paused=True, paused_until__lte=now
     )
-    ids = sorted(expired.values_list("pk", flat=True))
-    if ids:
-        ScheduledTask.objects.filter(pk__in=ids).update(paused=False, paused_until=None, updated_at=now)
-        schedule_touch(task_ids=ids)
-    return ids
+    tasks = list(expired.order_by("pk"))
+    for task in tasks:
+        task.paused, task.paused_until, task.updated_at = False, None, now
+    if tasks:
+        # The rows are locked: one UPDATE each, and a version in the history, by the system.
+        bulk_update_with_history(
+            tasks,
+            ScheduledTask,
+            ["paused", "paused_until", "updated_at"],
+            default_user=None,
+            default_change_reason=gettext(TASK_PAUSE_ENDED),
+            default_date=now,
+        )
+        schedule_touch(task_ids=[task.pk for task in tasks])
+    return [task.pk for task in tasks]
 
 
 def _copy_name(name: str) -> str:
@@ -304,11 +349,51 @@ def task_copy(*, task: ScheduledTask, user: Actor) -> ScheduledTask:
     return task_create(data=fields, user=user)
 
 
-def task_trigger(*, task: ScheduledTask, user: Actor, now: datetime | None = None) -> TaskExecution:
+@transaction.atomic
+def task_trigger(*, task: ScheduledTask, user: Actor, now: datetime | None = None, reason: str = "") -> TaskExecution:
     """Queue a manual run ("run now", TASK_RUN) and return it; the scheduler process claims and runs it.
 
     Follows the task's overlap policy (docs/internals.md): `skip` refuses with RunActive (409) while
     a run is active; `replace` terminates the active runs first. Disabled and paused tasks may be
     triggered: it is an explicit operator action, and it neither schedules nor un-pauses anything.
+    Records an OperatorAction (run now) with the new run and the `reason`.
     """
-    return execution_enqueue(task=task, trigger=TaskExecution.Trigger.MANUAL, user=user, now=now)
+    execution = execution_enqueue(task=task, trigger=TaskExecution.Trigger.MANUAL, user=user, now=now)
+    action_record(actor=user, action=OperatorAction.Action.RUN_NOW, task=task, execution_id=execution.pk, reason=reason)
+    return execution
+
+
+@transaction.atomic
+def task_restore(*, task: ScheduledTask, history_id: int, user: Actor, reason: str = "") -> ScheduledTask:
+    """Make an earlier version of the task (`history_id`, one of its history rows) its current state.
+
+    The version's fields go through task_update(), so the same permissions (TASK_CHANGE, and
+    TASK_COMMAND when what it runs changes back), the same validation (a version whose calendar is
+    gone, or whose one-shot time has passed, is refused with field errors) and the schedule sync
+    apply. The name, the job id and the history stay. Records an OperatorAction (restore).
+    """
+    permissions.TASK_CHANGE.check(user)
+    version = ScheduledTask.history.filter(id=task.pk, history_id=history_id).first()
+    if version is None:
+        raise ValidationError({"history_id": [gettext(TASK_NO_SUCH_VERSION) % {"id": history_id}]})
+    data = {name: getattr(version, name) for name in EDITABLE_FIELDS if name not in ("calendar", "event_calendar")}
+    data["calendar"] = _version_calendar(version, "calendar")
+    data["event_calendar"] = _version_calendar(version, "event_calendar")
+    data.pop("name")
+    when = timezone.localtime(version.history_date).strftime("%Y-%m-%d %H:%M:%S")
+    note = gettext(TASK_RESTORED) % {"id": history_id, "date": when}
+    restored = task_update(task=task, data=data, user=user, change_reason=note[:100])
+    details = {"history_id": history_id, "history_date": version.history_date.isoformat()}
+    action_record(actor=user, action=OperatorAction.Action.RESTORE, task=restored, reason=reason, details=details)
+    return restored
+
+
+def _version_calendar(version: Any, field: str) -> Any:
+    """The calendar a version named, if it still exists (a deleted one fails validation by its id)."""
+    calendar_id = getattr(version, f"{field}_id")
+    if calendar_id is None:
+        return None
+    calendar = Calendar.objects.filter(pk=calendar_id).first()
+    if calendar is None:
+        raise ValidationError({field: [gettext(TASK_VERSION_CALENDAR_GONE)]})
+    return calendar

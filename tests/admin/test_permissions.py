@@ -298,6 +298,11 @@ CASES: dict[tuple[str, str, str], list[Case]] = {
     ("scheduledtask", "delete", "GET"): [Case("confirmation", needs(DELETE), OK, "cmd")],
     ("scheduledtask", "delete", "POST"): [Case("delete", needs(DELETE), FOUND, "cmd", {"post": "yes"})],
     ("scheduledtask", "history", "GET"): [Case("history", needs(TASKS_SEEN), OK)],
+    # A version of the task, and its restore (through task_restore(): the change permission).
+    ("scheduledtask", "simple_history", "GET"): [Case("a version", needs(TASKS_SEEN), OK, "step")],
+    ("scheduledtask", "simple_history", "POST"): [
+        Case("restore", needs(CHANGE), FOUND, "step", form_of("step"), refused=frozenset({OK, FOUND}))
+    ],
     ("scheduledtask", "redirect", "GET"): [Case("old change URL", EVERYONE, FOUND)],
     ("scheduledtask", "dashboard", "GET"): [Case("dashboard", needs(TASKS_SEEN, RUNS_SEEN), OK)],
     ("scheduledtask", "run", "GET"): [Case("needs POST", EVERYONE, NOT_ALLOWED)],
@@ -410,6 +415,9 @@ def url_of(model: str, name: str, case: Case, world: World) -> str:
         "notificationdelivery": world.delivery,
     }
     path = URLS[(model, name)].replace("<path:object_id>", str(target[model].pk))
+    if name == "simple_history":  # a regex route: the object, then one of its versions
+        version = target[model].history.order_by("history_id").first()
+        path = f"scheduler_app/{model}/{target[model].pk}/history/{version.history_id}/"
     url = reverse("admin:index") + path
     return url + f"?ids={world.failed.pk}" if name == "progress" else url
 

@@ -141,6 +141,8 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("task-stats", "GET"): [Case("a task's run statistics", needs(RUNS_SEEN), OK)],
     ("task-next-runs", "GET"): [Case("next runs", needs(TASKS_SEEN), OK)],
     ("task-workflow-tasks", "GET"): [Case("steps", needs(TASKS_SEEN), OK)],
+    ("task-history", "GET"): [Case("versions", needs(TASKS_SEEN), OK, "cmd")],
+    ("task-actions", "GET"): [Case("operators' actions", needs(TASKS_SEEN), OK)],
     ("task-execution-list", "GET"): [Case("a task's runs", needs(RUNS_SEEN), OK)],
     ("execution-list", "GET"): [Case("runs", needs(RUNS_SEEN), OK)],
     ("execution-detail", "GET"): [Case("output_tail", needs(RUNS_SEEN), OK)],
