@@ -203,7 +203,7 @@ def _first_error(error: ValidationError, owner: str) -> ImportRefused:
     return ImportRefused(f"{owner}: {error.messages[0]}")
 
 
-def _import_calendars(rows: list[dict[str, Any]], lines: list[str]) -> dict[str, Calendar]:
+def _import_calendars(rows: list[dict[str, Any]], user: Actor, lines: list[str]) -> dict[str, Calendar]:
     existing = {calendar.name: calendar for calendar in Calendar.objects.all()}
     for row in rows:
         owner = f'calendar "{row["name"]}"'
@@ -224,15 +224,15 @@ def _import_calendars(rows: list[dict[str, Any]], lines: list[str]) -> dict[str,
         calendar = existing.get(row["name"])
         try:
             if calendar is None:
-                existing[row["name"]] = calendars.calendar_create(data=data, days=days)
+                existing[row["name"]] = calendars.calendar_create(data=data, days=days, actor=user)
                 lines.append(f"+ calendar {row['name']}")
                 continue
             if calendar.source:
                 continue  # published by an app: its days are the app's
             before = {name: getattr(calendar, name) for name in data}
             lines.extend(_describe("calendar", row["name"], before, data))
-            calendar = calendars.calendar_update(calendar=calendar, data=data)
-            if calendars.calendar_days_replace(calendar=calendar, days=days):
+            calendar = calendars.calendar_update(calendar=calendar, data=data, actor=user)
+            if calendars.calendar_days_replace(calendar=calendar, days=days, actor=user):
                 lines.append(f"~ calendar {row['name']}: days ({len(days)} listed)")
             existing[row["name"]] = calendar
         except ValidationError as error:
@@ -292,7 +292,7 @@ def _import_tasks(rows: list[dict[str, Any]], calendars_by_name: dict[str, Calen
     return existing
 
 
-def _import_windows(rows, tasks_by_name, calendars_by_name, lines: list[str]) -> None:
+def _import_windows(rows, tasks_by_name, calendars_by_name, user: Actor, lines: list[str]) -> None:
     existing = {(window.name, window.task_id): window for window in BlackoutWindow.objects.all()}
     parsers = {**dict.fromkeys(WINDOW_TIMES, parse_time), **dict.fromkeys(WINDOW_DATETIMES, parse_datetime)}
     for row in rows:
@@ -303,14 +303,14 @@ def _import_windows(rows, tasks_by_name, calendars_by_name, lines: list[str]) ->
         window = existing.get((row["name"], data["task"].pk if data["task"] else None))
         try:
             if window is None:
-                blackouts.blackout_create(data=data)
+                blackouts.blackout_create(data=data, actor=user)
                 lines.append(f"+ blackout window {row['name']}")
                 continue
             before = {name: getattr(window, name) for name in data}
             changes = _describe("blackout window", row["name"], before, data)
             if changes:
                 lines.extend(changes)
-                blackouts.blackout_update(window=window, data=data)
+                blackouts.blackout_update(window=window, data=data, actor=user)
         except ValidationError as error:
             raise _first_error(error, owner) from None
 
@@ -354,9 +354,9 @@ def scheduler_import(*, document: Any, user: Actor = SYSTEM, dry_run: bool = Fal
         raise ImportRefused(f"Unknown sections: {', '.join(unknown)}.")
     sections = {section: _rows(document, section) for section in SECTIONS}
     lines: list[str] = []
-    calendars_by_name = _import_calendars(sections["calendars"], lines)
+    calendars_by_name = _import_calendars(sections["calendars"], user, lines)
     tasks_by_name = _import_tasks(sections["tasks"], calendars_by_name, user, lines)
-    _import_windows(sections["blackout_windows"], tasks_by_name, calendars_by_name, lines)
+    _import_windows(sections["blackout_windows"], tasks_by_name, calendars_by_name, user, lines)
     _import_subscriptions(sections["subscriptions"], tasks_by_name, lines)
     if dry_run:
         transaction.set_rollback(True)

@@ -25,6 +25,7 @@ def build_configuration() -> None:
     cn = calendar_create(
         data={"name": "cn", "weekdays": "1-5", "known_until": datetime.date(2030, 12, 31)},
         days=[DaySpec(date=datetime.date(2030, 10, 1), note="national day")],
+        actor=SYSTEM,
     )
     step = task_create(data={"name": "step", "task_type": "manual_task", "config": ACTION}, user=SYSTEM)
     other = task_create(data={"name": "other", "task_type": "manual_task", "config": ACTION}, user=SYSTEM)
@@ -46,7 +47,8 @@ def build_configuration() -> None:
         user=SYSTEM,
     )
     blackout_create(
-        data={"name": "lunch", "task": step, "from_time": datetime.time(11, 30), "until_time": datetime.time(13)}
+        data={"name": "lunch", "task": step, "from_time": datetime.time(11, 30), "until_time": datetime.time(13)},
+        actor=SYSTEM,
     )
     NotificationSubscription.objects.create(name="hook", webhook_url="https://example.com/hook", task=step)
 

@@ -136,10 +136,10 @@ def test_a_timed_pause_that_ends_is_a_version_by_the_system():
 
 
 def test_calendars_and_windows_keep_versions():
-    calendar = calendar_create(data={"name": "cn", "weekdays": "1-5"})
-    calendar_days_replace(calendar=calendar, days=[DaySpec(date=timezone.localdate())])
+    calendar = calendar_create(data={"name": "cn", "weekdays": "1-5"}, actor=SYSTEM)
+    calendar_days_replace(calendar=calendar, days=[DaySpec(date=timezone.localdate())], actor=SYSTEM)
     reasons = list(Calendar.history.filter(id=calendar.pk).order_by("history_id").values_list("history_change_reason"))
     assert reasons[-1] == ("revision 2, 1 listed days",)
-    window = blackout_create(data={"name": "lunch", "from_time": "11:30", "until_time": "13:00"})
-    blackout_update(window=window, data={"until_time": "13:30"})
+    window = blackout_create(data={"name": "lunch", "from_time": "11:30", "until_time": "13:00"}, actor=SYSTEM)
+    blackout_update(window=window, data={"until_time": "13:30"}, actor=SYSTEM)
     assert window.history.count() == 2
