@@ -524,8 +524,8 @@ class SchedulerManager:
         return now
 
     def _sync_job(self, task: TaskSchedule) -> None:
-        signature = self._jobs.get(task.job_id)
-        if signature != task.signature:
+        signature, wanted = self._jobs.get(task.job_id), task.signature  # computed once: a first start asks 10,000
+        if signature != wanted:
             since = self._effective_since(task, db_now())
             try:
                 trigger = build_task_trigger(timing_of(task), start_date=since)
@@ -539,13 +539,13 @@ class SchedulerManager:
                 trigger=trigger,
                 id=task.job_id,
                 name=task.name,
-                kwargs={"task_id": task.id, "signature": task.signature},
+                kwargs={"task_id": task.id, "signature": wanted},
                 replace_existing=True,
                 next_run_time=first,
             )
             action = "added" if signature is None else "rescheduled"
             logger.info("job %s task=%s %r %s: %s", task.job_id, task.id, task.name, action, trigger)
-            self._jobs[task.job_id] = task.signature
+            self._jobs[task.job_id] = wanted
             self._paused_jobs.discard(task.job_id)
         if task.schedule_error:
             self._report_schedule_error(task, "")
