@@ -437,10 +437,11 @@ class SchedulerManager:
             self._tasks, self._task_rows = tasks, rows
             self._next_pause_end = self._earliest_pause_end()
             wanted = {task.job_id: task for task in tasks.values()}
-            for task in wanted.values():
-                self._sync_job(task)
-            for job_id in set(self._jobs) - set(wanted):
-                self._remove_job(job_id)
+            with self.store.batched():  # new jobs' rows in a few INSERTs, not one each
+                for task in wanted.values():
+                    self._sync_job(task)
+                for job_id in set(self._jobs) - set(wanted):
+                    self._remove_job(job_id)
 
     def sync_tasks(self, *, task_ids: set[int] | frozenset[int]) -> None:
         """sync_jobs for these tasks only (a notified change): one query for their rows, one for the
@@ -461,10 +462,11 @@ class SchedulerManager:
             blackouts.update(selectors.blackouts_by_task(selectors.blackouts_in_force(), rows))
             self._blackouts, self._tasks, self._task_rows = blackouts, tasks, task_rows
             self._next_pause_end = self._earliest_pause_end()
-            for task_id in rows:
-                self._sync_job(tasks[task_id])
-            for job_id in gone:
-                self._remove_job(job_id)
+            with self.store.batched():
+                for task_id in rows:
+                    self._sync_job(tasks[task_id])
+                for job_id in gone:
+                    self._remove_job(job_id)
 
     @staticmethod
     def _schedulable_rows(queryset) -> dict[int, ScheduledTask]:
@@ -522,8 +524,8 @@ class SchedulerManager:
         return now
 
     def _sync_job(self, task: TaskSchedule) -> None:
-        signature = self._jobs.get(task.job_id)
-        if signature != task.signature:
+        signature, wanted = self._jobs.get(task.job_id), task.signature  # computed once: a first start asks 10,000
+        if signature != wanted:
             since = self._effective_since(task, db_now())
             try:
                 trigger = build_task_trigger(timing_of(task), start_date=since)
@@ -537,13 +539,13 @@ class SchedulerManager:
                 trigger=trigger,
                 id=task.job_id,
                 name=task.name,
-                kwargs={"task_id": task.id, "signature": task.signature},
+                kwargs={"task_id": task.id, "signature": wanted},
                 replace_existing=True,
                 next_run_time=first,
             )
             action = "added" if signature is None else "rescheduled"
             logger.info("job %s task=%s %r %s: %s", task.job_id, task.id, task.name, action, trigger)
-            self._jobs[task.job_id] = task.signature
+            self._jobs[task.job_id] = wanted
             self._paused_jobs.discard(task.job_id)
         if task.schedule_error:
             self._report_schedule_error(task, "")
