@@ -43,3 +43,26 @@ def test_a_projects_own_handler_is_left_alone():
         assert logger.level == logging.WARNING
     finally:
         logger.setLevel(logging.NOTSET)
+
+
+def test_the_scheduler_refuses_to_start_on_a_setting_it_cannot_work_with(tmp_path):
+    """runscheduler skips the project-wide checks (URLconfs, admin) but not the scheduler's own."""
+    settings_module = tmp_path / "naive_settings.py"
+    settings_module.write_text("from zquant_site.settings import *  # noqa: F403\nUSE_TZ = False\n")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "naive_settings",
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "runscheduler", "--max-seconds", "1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "scheduler_app.E001" in result.stderr
+    assert "USE_TZ is False" in result.stderr

@@ -3,6 +3,7 @@
 import logging
 import signal
 
+from django.core.checks import Tags
 from django.core.management.base import BaseCommand, CommandError
 
 from scheduler_app.conf import scheduler_settings
@@ -26,9 +27,10 @@ def log_to_stderr_unless_configured(logger: logging.Logger, level: str) -> None:
 
 class Command(BaseCommand):
     help = "Run the scheduler: fires the triggers of enabled tasks and runs queued executions. Stop with SIGTERM."
-    # The system checks import every URLconf, admin and authentication module (over a second), none
-    # of which this process serves; `manage.py check` runs them at deployment (README), and a
-    # scheduler that restarts fires again that much sooner.
+    # The whole set of system checks imports every URLconf, admin and authentication module (over a
+    # second), none of which this process serves; `manage.py check` runs them at deployment (README).
+    # What the scheduler itself depends on (USE_TZ, its settings, the packages it needs) is checked
+    # at every start, by the compatibility checks alone.
     requires_system_checks = []
 
     def add_arguments(self, parser) -> None:
@@ -42,6 +44,7 @@ class Command(BaseCommand):
         parser.add_argument("--max-seconds", type=float, default=None, help="Stop gracefully after this many seconds.")
 
     def handle(self, *args, **options) -> None:
+        self.check(tags=[Tags.compatibility])
         log_to_stderr_unless_configured(logging.getLogger("scheduler_app"), options["log_level"])
         # First: this process holds the site's secrets (environment, database connection), and the
         # commands it starts must not read them through /proc.
