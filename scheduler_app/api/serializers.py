@@ -326,3 +326,26 @@ class SchedulerStatusSerializer(serializers.Serializer):
     changed_at = serializers.DateTimeField(allow_null=True)
     last_heartbeat = serializers.DateTimeField(allow_null=True, help_text="Newest heartbeat of any scheduler process.")
     checked_at = serializers.DateTimeField()
+
+
+# ---------------------------------------------------------------------------------------------- actions
+
+
+class ActionParameterSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.ChoiceField(choices=["string", "integer", "number", "boolean", "date", "codes"])
+    default = serializers.JSONField(allow_null=True)
+    help = serializers.CharField(allow_blank=True)
+    required = serializers.BooleanField()
+    choices = serializers.ListField(child=serializers.JSONField())
+    minimum = serializers.FloatField(allow_null=True)
+    maximum = serializers.FloatField(allow_null=True)
+
+
+class ActionSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The task_action value, or `command` / `workflow`.")
+    kind = serializers.ChoiceField(choices=["action", "command", "workflow"])
+    task_types = serializers.ListField(child=serializers.CharField(), help_text="Task types that can run it.")
+    description = serializers.CharField(allow_blank=True)
+    parameters = ActionParameterSerializer(many=True)
+    schema = serializers.DictField(help_text="The JSON schema of a config that runs it.")

@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from scheduler_app import selectors
+from scheduler_app.actions import action_catalogue
 from scheduler_app.api import serializers as s
 from scheduler_app.api.exception_handler import exception_handler
 from scheduler_app.api.filters import ExecutionFilter, TaskExecutionFilter, TaskFilter
@@ -514,6 +515,21 @@ def _flat(errors: Any) -> dict[str, list[str]]:
     if isinstance(errors, dict):
         return {key: value if isinstance(value, list) else [str(value)] for key, value in errors.items()}
     return {"non_field_errors": [str(error) for error in errors]}
+
+
+class ActionListView(SchedulerAPIMixin, APIView):
+    """GET actions/: what a task can run, each registered action with its parameters (the task form's picker)."""
+
+    permission_classes = [SchedulerPermission]
+    required_permissions = {"get": rules.TASK_FORM}
+    filter_backends = []  # a fixed list: nothing to filter
+
+    @extend_schema(
+        summary="The registered actions with their parameter schemas, plus the command and workflow kinds",
+        responses={200: s.ActionSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(s.ActionSerializer(action_catalogue(), many=True).data)
 
 
 class SchedulerStatusView(SchedulerAPIMixin, APIView):

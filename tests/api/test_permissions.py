@@ -147,6 +147,7 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("execution-terminate", "POST"): [Case("a failed run", needs(RUN, RUNS_SEEN), CONFLICT)],
     ("execution-rerun", "POST"): [Case("a failed run", needs(RUN, RUNS_SEEN), ACCEPTED)],
     ("stats", "GET"): [Case("all runs' statistics", needs(RUNS_SEEN), OK)],
+    ("action-list", "GET"): [Case("the action catalogue", needs(TASK_FORM), OK)],
     ("workflow-validate", "POST"): [Case("check", needs(TASK_FORM), OK, body={"config": {"tasks": []}})],
     ("schedule-preview", "POST"): [Case("check", needs(TASK_FORM), OK, body={"cron_expression": "*/5 * * * *"})],
     ("scheduler-status", "GET"): [Case("status", needs(NODES_SEEN), OK)],
