@@ -144,6 +144,7 @@ class ScheduledTaskAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.Model
     ]
     readonly_fields = (
         "schedule_preview",
+        "action_picker",
         "workflow_editor",
         "job_id",
         "schedule_error_display",
@@ -192,7 +193,7 @@ class ScheduledTaskAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.Model
         (
             _("What to run"),
             {
-                "fields": ["config", "workflow_editor"],
+                "fields": ["action_picker", "config", "workflow_editor"],
                 "description": _(
                     'Scheduled and manual tasks: {"task_action": "example_task", ...} or {"command": "python -m ..."}. '
                     'Workflows: {"workflow_type": "serial", "tasks": [{"task_id": 1, "dependencies": []}]}.'
@@ -406,6 +407,10 @@ class ScheduledTaskAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.Model
     @admin.display(description=_("preview"))
     def schedule_preview(self, task: ScheduledTask) -> SafeString:
         return views.schedule_preview_html(task)
+
+    @admin.display(description=_("action"))
+    def action_picker(self, task: ScheduledTask) -> SafeString:
+        return views.action_picker_html(task)
 
     @admin.display(description=_("workflow steps"))
     def workflow_editor(self, task: ScheduledTask) -> SafeString:
