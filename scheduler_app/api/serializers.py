@@ -244,6 +244,14 @@ class NextRunsSerializer(serializers.Serializer):
     notes = serializers.ListField(child=serializers.CharField())
 
 
+class TriggerInputSerializer(serializers.Serializer):
+    config = serializers.JSONField(
+        required=False,
+        validators=[validate_config_object],
+        help_text="Config keys that replace the task's for this run only, validated like the task's config.",
+    )
+
+
 class PauseInputSerializer(serializers.Serializer):
     until = serializers.DateTimeField(
         allow_null=True, required=False, help_text="Resume by itself at this instant (in the future)."

@@ -215,13 +215,16 @@ class TaskViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
         return Response(_task_out(task), status=HTTPStatus.CREATED)
 
     @extend_schema(
-        summary="Run now: queue a manual run (the scheduler process runs it)",
-        request=None,
-        responses={202: s.ExecutionOutputSerializer, 404: NOT_FOUND, 409: CONFLICT},
+        summary="Run now: queue a manual run (the scheduler process runs it), optionally with config overrides",
+        request=s.TriggerInputSerializer,
+        responses={202: s.ExecutionOutputSerializer, 400: FIELD_ERRORS, 404: NOT_FOUND, 409: CONFLICT},
     )
     @action(detail=True, methods=["post"])
     def trigger(self, request: Request, pk: str) -> Response:
-        execution = task_services.task_trigger(task=self._task(), user=request.user)
+        body = s.TriggerInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        config = body.validated_data.get("config")
+        execution = task_services.task_trigger(task=self._task(), user=request.user, config=config)
         return Response(_execution_out(execution), status=HTTPStatus.ACCEPTED)
 
     @extend_schema(

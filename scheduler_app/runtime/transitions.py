@@ -82,9 +82,12 @@ def execution_queue(
     result: dict[str, Any] | None = None,
     current_item: str = "",
     retry_count: int = 0,
+    config_override: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> TaskExecution:
-    """— → pending: a run that the scheduler claims when it is due (run now, resume, retry)."""
+    """— → pending: a run that the scheduler claims when it is due (run now, resume, retry).
+
+    `config_override` (validated by the caller) replaces keys of the task's config for this run."""
     now = now or db_now()
     execution = TaskExecution(
         task_id=task_id,
@@ -95,6 +98,7 @@ def execution_queue(
         parent_id=parent_id,
         retry_count=retry_count,
         current_item=current_item[:255],
+        config_override=config_override,
     )
     execution.set_result(result)
     with transaction.atomic():
@@ -347,6 +351,7 @@ def execution_schedule_retry(
         triggered_by_id=execution.triggered_by_id,
         parent_id=execution.pk,
         retry_count=execution.retry_count + 1,
+        config_override=execution.config_override,  # a retry repeats the run as it was asked for
         now=now,
     )
     logger.info(

@@ -60,8 +60,11 @@ def execution_enqueue(
     parent: TaskExecution | None = None,
     result: dict[str, Any] | None = None,
     current_item: str = "",
+    config_override: dict[str, Any] | None = None,
 ) -> TaskExecution:
     """Write a `pending` run due now (TASK_RUN), after applying the task's overlap policy; returns it.
+
+    `config_override` (validated by the caller) replaces keys of the task's config for this run.
 
     The task row is locked (`select_for_update`) for the decision and the insert, so two
     simultaneous requests give one run under `skip`. Raises RunActive when the policy refuses.
@@ -83,6 +86,7 @@ def execution_enqueue(
         parent_id=parent.pk if parent is not None else None,
         result=result,
         current_item=current_item,
+        config_override=config_override,
         now=now,
     )
 
@@ -118,6 +122,7 @@ def execution_resume(*, execution: TaskExecution, user: Actor, now: datetime | N
             parent=execution,
             result={"resume_from_execution_id": execution.pk},
             current_item=execution.current_item,
+            config_override=execution.config_override,  # the restart runs what the run ran
         )
     raise InvalidState(gettext(EXECUTION_RESUME_REFUSED) % {"status": execution.status})
 

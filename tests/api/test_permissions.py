@@ -127,7 +127,17 @@ CASES: dict[tuple[str, str], list[Case]] = {
         ),
     ],
     ("task-detail", "DELETE"): [Case("a command task", needs(DELETE), NO_CONTENT, "cmd")],
-    ("task-trigger", "POST"): [Case("run now", needs(RUN), ACCEPTED)],
+    ("task-trigger", "POST"): [
+        Case("run now", needs(RUN), ACCEPTED),
+        Case("with parameters", needs(RUN), ACCEPTED, "step", {"config": {"steps": 2}}),
+        Case(
+            "with a command instead of the action",
+            needs(RUN, COMMAND),
+            ACCEPTED,
+            "step",
+            {"config": {"task_action": None, **COMMAND_CONFIG}},
+        ),
+    ],
     ("task-enable", "POST"): [Case("enable", needs(CHANGE), OK)],
     ("task-disable", "POST"): [Case("disable", needs(CHANGE), OK)],
     ("task-pause", "POST"): [Case("pause", needs(CHANGE), OK)],
