@@ -252,6 +252,13 @@ class TriggerInputSerializer(serializers.Serializer):
     )
 
 
+class MarkInputSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=[TaskExecution.Status.SUCCESS, TaskExecution.Status.FAILED], help_text="How the run is to count."
+    )
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, help_text="Why, for the record.")
+
+
 class PauseInputSerializer(serializers.Serializer):
     until = serializers.DateTimeField(
         allow_null=True, required=False, help_text="Resume by itself at this instant (in the future)."

@@ -311,6 +311,7 @@ class ExecutionViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
         "resume": rules.EXECUTION_CONTROL,
         "terminate": rules.EXECUTION_CONTROL,
         "rerun": rules.EXECUTION_CONTROL,
+        "mark": rules.EXECUTION_CONTROL,
     }
 
     def get_queryset(self):
@@ -378,6 +379,23 @@ class ExecutionViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
     def rerun(self, request: Request, pk: str) -> Response:
         execution = execution_services.execution_rerun(execution=self._execution(), user=request.user)
         return Response(_execution_out(execution), status=HTTPStatus.ACCEPTED)
+
+    @extend_schema(
+        summary="Mark a finished run success (from failed, terminated, completed) or failed (from success, completed)",
+        request=s.MarkInputSerializer,
+        responses={200: s.ExecutionOutputSerializer, 400: FIELD_ERRORS, 404: NOT_FOUND, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["post"])
+    def mark(self, request: Request, pk: str) -> Response:
+        body = s.MarkInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        execution = execution_services.execution_mark(
+            execution=self._execution(),
+            status=body.validated_data["status"],
+            reason=body.validated_data.get("reason", ""),
+            user=request.user,
+        )
+        return Response(_execution_out(execution))
 
 
 # ---------------------------------------------------------------------------------------------- the rest

@@ -17,10 +17,11 @@ from django.utils.translation import gettext_lazy as _
 
 from scheduler_app import selectors
 from scheduler_app.exceptions import InvalidState, RunActive
-from scheduler_app.models import ScheduledTask, TaskExecution
+from scheduler_app.models import OperatorAction, ScheduledTask, TaskExecution
 from scheduler_app.runtime import transitions
 from scheduler_app.runtime.overlap import Situation, Verdict, overlap_decide
 from scheduler_app.services import permissions
+from scheduler_app.services.audit import REASON_MAX_LENGTH, action_record
 from scheduler_app.services.permissions import Actor, recorded_user
 
 Status = TaskExecution.Status
@@ -37,6 +38,12 @@ EXECUTION_RESUME_REFUSED = _(
     "can be resumed; this one is %(status)s."
 )
 EXECUTION_TERMINATE_REFUSED = _("The execution has already ended (%(status)s).")
+EXECUTION_MARK_REFUSED = _(
+    "Only a finished run can be marked: success from failed, terminated or completed, failed from success "
+    "or completed; this one is %(status)s."
+)
+EXECUTION_MARKED = _("Marked %(status)s by %(user)s.")
+EXECUTION_MARKED_BECAUSE = _("Marked %(status)s by %(user)s: %(reason)s")
 EXECUTION_RERUN_REFUSED = _("The execution is still active (%(status)s); terminate it or wait until it ends.")
 
 
@@ -152,3 +159,37 @@ def execution_rerun(*, execution: TaskExecution, user: Actor, now: datetime | No
     if execution.is_active:
         raise InvalidState(gettext(EXECUTION_RERUN_REFUSED) % {"status": execution.status})
     return execution_enqueue(task=execution.task, trigger=TaskExecution.Trigger.MANUAL, user=user, now=now)
+
+
+MARK_ACTIONS = {Status.SUCCESS: OperatorAction.Action.MARK_SUCCESS, Status.FAILED: OperatorAction.Action.MARK_FAILED}
+
+
+@transaction.atomic
+def execution_mark(
+    *, execution: TaskExecution, status: str, user: Actor, reason: str = "", now: datetime | None = None
+) -> TaskExecution:
+    """Correct how a finished run ended: mark it `success` or `failed` (EXECUTION_CONTROL).
+
+    Through runtime.transitions.execution_mark (which states allow it); recorded as an OperatorAction
+    with who and the optional reason, in the same transaction. Raises InvalidState when the run's
+    state does not allow the mark, ValueError for a status other than success or failed.
+    """
+    permissions.EXECUTION_CONTROL.check(user)
+    if status not in MARK_ACTIONS:
+        raise ValueError(f"an execution is marked success or failed, not {status!r}")
+    reason = (reason or "").strip()[:REASON_MAX_LENGTH]
+    words = {"status": Status(status).label.lower(), "user": _who(user), "reason": reason}
+    message = gettext(EXECUTION_MARKED_BECAUSE if reason else EXECUTION_MARKED) % words
+    left = transitions.execution_mark(execution_id=execution.pk, status=status, message=message, now=now)
+    execution = _current(execution)
+    if left is None:
+        raise InvalidState(gettext(EXECUTION_MARK_REFUSED) % {"status": execution.status})
+    action_record(
+        actor=user,
+        action=MARK_ACTIONS[status],
+        task=execution.task,
+        execution_id=execution.pk,
+        reason=reason,
+        details={"from": left, "to": status},
+    )
+    return execution

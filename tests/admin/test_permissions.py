@@ -233,6 +233,10 @@ CASES: dict[tuple[str, str, str], list[Case]] = {
     ("taskexecution", "history", "GET"): [Case("history", needs(RUNS_SEEN), OK)],
     ("taskexecution", "redirect", "GET"): [Case("old change URL", EVERYONE, FOUND)],
     ("taskexecution", "progress", "GET"): [Case("live state", needs(RUNS_SEEN), OK)],
+    ("taskexecution", "mark", "GET"): [Case("needs POST", EVERYONE, NOT_ALLOWED)],
+    ("taskexecution", "mark", "POST"): [
+        Case("mark success", needs(RUN, RUNS_SEEN), FOUND, data={"status": "success", "reason": "by hand"})
+    ],
     ("taskexecution", "progress_one", "GET"): [Case("live state", needs(RUNS_SEEN), OK)],
     **{
         ("taskexecution", verb, method): [

@@ -156,6 +156,12 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("execution-resume", "POST"): [Case("a failed run", needs(RUN, RUNS_SEEN), ACCEPTED)],
     ("execution-terminate", "POST"): [Case("a failed run", needs(RUN, RUNS_SEEN), CONFLICT)],
     ("execution-rerun", "POST"): [Case("a failed run", needs(RUN, RUNS_SEEN), ACCEPTED)],
+    ("execution-mark", "POST"): [
+        Case(
+            "a failed run as success", needs(RUN, RUNS_SEEN), OK, body={"status": "success", "reason": "done by hand"}
+        ),
+        Case("a failed run as failed", needs(RUN, RUNS_SEEN), CONFLICT, body={"status": "failed"}),
+    ],
     ("stats", "GET"): [Case("all runs' statistics", needs(RUNS_SEEN), OK)],
     ("action-list", "GET"): [Case("the action catalogue", needs(TASK_FORM), OK)],
     ("workflow-validate", "POST"): [Case("check", needs(TASK_FORM), OK, body={"config": {"tasks": []}})],
