@@ -24,7 +24,18 @@ from django.utils import timezone
 from marketdata.models import DailyBar, DailyBasic, Stock, TradingDay
 from marketdata.providers import MarketDataProvider, Record, get_provider
 from marketdata.trading_calendar import publish_trading_calendar
-from scheduler_app.actions import ConfigError, ConfigReader, ExecutionFailed, RunContext, action
+from scheduler_app.actions import (
+    CODES,
+    DATE,
+    INTEGER,
+    STRING,
+    ConfigError,
+    ConfigReader,
+    ExecutionFailed,
+    Param,
+    RunContext,
+    action,
+)
 from scheduler_app.actions.items import run_items
 from scheduler_app.calendars import CalendarPublished
 
@@ -128,6 +139,14 @@ def _read_range(reader: ConfigReader) -> tuple[date | None, date | None, int]:
     return start, end, lookback
 
 
+START_DATE = Param("start_date", DATE, help="First day (YYYYMMDD or YYYY-MM-DD); default: lookback_days back.")
+END_DATE = Param("end_date", DATE, help="Last day; default: the latest open day.")
+LOOKBACK_DAYS = Param(
+    "lookback_days", INTEGER, default=1, minimum=1, maximum=10_000, help="Open days before end_date when no start."
+)
+CODELIST = Param("codelist", CODES, help="Only these stocks (a list or comma-separated); default: every stock.")
+RANGE_PARAMETERS = (START_DATE, END_DATE, LOOKBACK_DAYS)
+
 # --------------------------------------------------------------------------- strategies
 
 
@@ -136,6 +155,7 @@ class SyncStrategy(ABC):
 
     action: ClassVar[str]
     description: ClassVar[str] = ""
+    parameters: ClassVar[tuple[Param, ...]] = (*RANGE_PARAMETERS, CODELIST)
 
     def parse(self, config: dict[str, Any]) -> RangeParams:
         reader = ConfigReader(config)
@@ -160,7 +180,7 @@ def register_strategy(cls: type[SyncStrategy]) -> type[SyncStrategy]:
     def run(ctx: RunContext, params: RangeParams) -> dict[str, Any]:
         return strategy.sync(ctx, params, get_provider())
 
-    action(cls.action, params=strategy.parse, description=cls.description)(run)
+    action(cls.action, params=strategy.parse, description=cls.description, parameters=cls.parameters)(run)
     return cls
 
 
@@ -179,6 +199,7 @@ def supported_actions() -> list[str]:
 class StockListSync(SyncStrategy):
     action = "sync_stock_list"
     description = "Stock list: every listed stock of the provider."
+    parameters = ()
 
     def parse(self, config: dict[str, Any]) -> RangeParams:
         return RangeParams(start=None, end=None, lookback_days=1)
@@ -193,6 +214,11 @@ class StockListSync(SyncStrategy):
 class TradingCalendarSync(SyncStrategy):
     action = "sync_trading_calendar"
     description = "Trading calendar in [start_date, end_date] (default: everything the provider has)."
+    parameters = (
+        Param("start_date", DATE, help="First day; default: the provider's first."),
+        Param("end_date", DATE, help="Last day; default: the provider's last."),
+        Param("exchange", STRING, default="SSE", max_length=10, help="The exchange whose calendar to sync."),
+    )
 
     def parse(self, config: dict[str, Any]) -> RangeParams:
         reader = ConfigReader(config)
@@ -220,6 +246,11 @@ class TradingCalendarSync(SyncStrategy):
 class DailyDataSync(SyncStrategy):
     action = "sync_daily_data"
     description = "Daily bars of one stock (ts_code, or its symbol) in a date range."
+    parameters = (
+        Param("ts_code", STRING, max_length=20, help="The stock, e.g. 000001.SZ (or give symbol)."),
+        Param("symbol", STRING, max_length=20, help="The stock's symbol, e.g. 000001, when no ts_code."),
+        *RANGE_PARAMETERS,
+    )
 
     def parse(self, config: dict[str, Any]) -> RangeParams:
         reader = ConfigReader(config)

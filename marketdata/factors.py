@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from marketdata.datasync import upsert
 from marketdata.models import DailyBar, FactorDefinition, FactorValue, Stock, TradingDay
-from scheduler_app.actions import ConfigError, ConfigReader, RunContext, action
+from scheduler_app.actions import CODES, DATE, INTEGER, ConfigError, ConfigReader, Param, RunContext, action
 from scheduler_app.actions.items import run_items
 
 AUTHOR = "calculate_factor"
@@ -82,7 +82,20 @@ def latest_trading_day(today: date | None = None) -> date:
     return day or today
 
 
-@action("calculate_factor", params=parse_factor, description="Factor values from daily bars; resumable per stock.")
+FACTOR_PARAMETERS = (
+    Param("factor_id", INTEGER, minimum=1, help="One factor definition; default: every enabled factor."),
+    Param("codes", CODES, help="Only these stocks (a list or comma-separated); default: every stock."),
+    Param("start_date", DATE, help="First day (YYYY-MM-DD or YYYYMMDD); default: end_date."),
+    Param("end_date", DATE, help="Last day; default: the latest trading day."),
+)
+
+
+@action(
+    "calculate_factor",
+    params=parse_factor,
+    description="Factor values from daily bars; resumable per stock.",
+    parameters=FACTOR_PARAMETERS,
+)
 def calculate_factor(ctx: RunContext, params: FactorParams) -> dict[str, Any]:
     definitions = FactorDefinition.objects.filter(enabled=True)
     if params.factor_id is not None:

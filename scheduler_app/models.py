@@ -576,6 +576,15 @@ def config_problem(config: object) -> str | None:
     return None
 
 
+def run_config(task_config: object, override: object) -> object:
+    """The config a run executes: the task's, with the keys of the run's override (run now with
+    parameters) replacing the task's at the top level. Without an override, the task's as it is."""
+    if override is None:
+        return task_config
+    base = task_config if isinstance(task_config, dict) else {}
+    return {**base, **(override if isinstance(override, dict) else {})}
+
+
 class BlackoutWindow(models.Model):
     """A time in which a task (or, without a task, every task) does not start scheduled runs.
 
@@ -746,6 +755,13 @@ class TaskExecution(models.Model):
     end_time = models.DateTimeField(_("end time"), null=True, blank=True)
     duration_seconds = models.FloatField(_("duration (seconds)"), null=True, blank=True)
     result = models.JSONField(_("result"), default=dict, blank=True)
+    config_override = models.JSONField(
+        _("config override"),
+        null=True,
+        blank=True,
+        default=None,
+        help_text=_("Config keys that replace the task's for this run only (run now with parameters)."),
+    )
     error_message = CappedTextField(_("error message"), blank=True, default="")
     output_tail = models.TextField(
         _("output tail"), blank=True, default="", help_text=_("The last part of a command's output.")
@@ -852,6 +868,11 @@ class TaskExecution(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.task_id} {self.status}"
+
+    @property
+    def config(self) -> object:
+        """The config this run executes (the task's, with this run's override)."""
+        return run_config(self.task.config, self.config_override)
 
     @property
     def is_active(self) -> bool:

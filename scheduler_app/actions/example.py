@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from scheduler_app.actions import ConfigReader, ExecutionFailed, RunContext, action
+from scheduler_app.actions import INTEGER, NUMBER, STRING, ConfigReader, ExecutionFailed, Param, RunContext, action
 
 DEFAULT_MESSAGE = "示例任务执行完成"
 FAILURE_MESSAGE = "示例任务执行失败（模拟失败场景）"
@@ -32,7 +32,20 @@ def parse_example(config: dict[str, Any]) -> ExampleParams:
     return params
 
 
-@action("example_task", params=parse_example, description="Timed steps with progress; fails at random.")
+EXAMPLE_PARAMETERS = (
+    Param("duration_seconds", NUMBER, default=3.0, minimum=0, maximum=86_400, help="Total run time in seconds."),
+    Param("success_rate", NUMBER, default=1.0, minimum=0, maximum=1, help="Chance of success, 0 to 1."),
+    Param("message", STRING, default=DEFAULT_MESSAGE, max_length=1000, help="The message of a successful run."),
+    Param("steps", INTEGER, default=5, minimum=1, maximum=100_000, help="Progress steps the time is split into."),
+)
+
+
+@action(
+    "example_task",
+    params=parse_example,
+    description="Timed steps with progress; fails at random.",
+    parameters=EXAMPLE_PARAMETERS,
+)
 def example_task(ctx: RunContext, params: ExampleParams) -> dict[str, Any]:
     step_seconds = params.duration_seconds / params.steps
     ctx.progress(processed=0, total=params.steps, message=f"正在执行步骤 0/{params.steps}")

@@ -1,34 +1,18 @@
-"""Reading action parameters from a task config, collecting every problem (for a 400, not a crash)."""
+"""Reading action parameters from a task config, collecting every problem (for a 400, not a crash).
+
+The declared parameters (`Param`) are checked before an action's parse function runs; the reader
+converts them and adds the checks a declaration cannot state (one date before another).
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from django.utils.translation import gettext as _
 
 from scheduler_app.exceptions import ConfigError
-
-DATE_FORMATS = ("%Y%m%d", "%Y-%m-%d")
-
-
-def parse_date(value: Any) -> date | None:
-    """A date from YYYYMMDD or YYYY-MM-DD (zquant used the first for syncs, the second for factors)."""
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if isinstance(value, str):
-        for fmt in DATE_FORMATS:
-            try:
-                return datetime.strptime(value.strip(), fmt).date()  # noqa: DTZ007 - a calendar date
-            except ValueError:
-                continue
-    raise ValueError(value)
+from scheduler_app.executors.parameters import parse_date
 
 
 class ConfigReader:

@@ -38,8 +38,11 @@ from scheduler_app.admin.common import (
 from scheduler_app.admin.dates import date_drilldown
 from scheduler_app.exceptions import SchedulerError
 from scheduler_app.models import ScheduledTask, TaskExecution
+from scheduler_app.runtime.transitions import MARKABLE
 from scheduler_app.services import executions as execution_services
 from scheduler_app.services import permissions as rules
+from scheduler_app.services.audit import REASON_MAX_LENGTH
+from scheduler_app.services.executions import MARK_ACTIONS
 from scheduler_app.workflows import WorkflowConfigError, parse_workflow_config
 
 MAX_PROGRESS_IDS = 200
@@ -50,6 +53,15 @@ CONTROLS: dict[str, dict[str, Any]] = {
     "resume": {"service": execution_services.execution_resume, "label": _("Resume")},
     "rerun": {"service": execution_services.execution_rerun, "label": _("Rerun")},
 }
+
+
+def mark_choices(execution: TaskExecution) -> list[tuple[str, str]]:
+    """The marks the run's state allows, as (status, button label)."""
+    labels = {
+        TaskExecution.Status.SUCCESS: gettext("Mark success"),
+        TaskExecution.Status.FAILED: gettext("Mark failed"),
+    }
+    return [(status, labels[status]) for status, leaves in MARKABLE.items() if execution.status in leaves]
 
 
 def _control_message(verb: str, before: TaskExecution, after: TaskExecution) -> SafeString:
@@ -105,11 +117,12 @@ class TaskExecutionAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.Model
         "children_table",
         "workflow_graph",
         "liveness",
+        "mark_run",
         "triggered_by",
     )
     fieldsets = [
         (None, {"fields": ["task_link", "status_column", "trigger", "progress_detail", "timing", "retry_count"]}),
-        (_("Result"), {"fields": ["result_pretty", "error_pre", "output_pre"]}),
+        (_("Result"), {"fields": ["config_override", "result_pretty", "error_pre", "output_pre"]}),
         (_("Related runs"), {"fields": ["parent_link", "children_table", "workflow_graph"]}),
         (_("Where it ran"), {"fields": ["triggered_by", "liveness"], "classes": ["collapse"]}),
     ]
@@ -117,6 +130,56 @@ class TaskExecutionAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.Model
     class Media:
         css = {"all": ["scheduler_app/admin.css"]}
         js = ["scheduler_app/live.js"]
+
+    def get_fieldsets(self, request: HttpRequest, obj: TaskExecution | None = None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None and self.has_run_permission(request) and mark_choices(obj):
+            fieldsets.append((_("Correct the outcome"), {"fields": ["mark_run"]}))
+        return fieldsets
+
+    @admin.display(description=_("mark as"))
+    def mark_run(self, execution: TaskExecution) -> SafeString:
+        """Mark success / mark failed with an optional reason (posted through the page's action form)."""
+        url = reverse("admin:scheduler_app_taskexecution_mark", args=[execution.pk])
+        buttons = format_html_join(
+            " ",
+            '<button type="submit" form="zq-row-action" formaction="{}" name="status" value="{}" class="zq-btn">'
+            "{}</button>",
+            ((url, status, label) for status, label in mark_choices(execution)),
+        )
+        return format_html(
+            '<input type="text" name="reason" form="zq-row-action" maxlength="{}" size="50" placeholder="{}" '
+            'aria-label="{}"> {}',
+            REASON_MAX_LENGTH,
+            gettext("reason (optional)"),
+            gettext("reason"),
+            buttons,
+        )
+
+    def mark_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST status (success | failed) and an optional reason: correct how the run ended."""
+        if not self.has_run_permission(request):
+            raise PermissionDenied
+        if not str(object_id).isdigit():
+            raise Http404
+        execution = get_object_or_404(TaskExecution, pk=object_id)
+        default = reverse("admin:scheduler_app_taskexecution_change", args=[execution.pk])
+        status = request.POST.get("status", "")
+        reason = request.POST.get("reason", "")
+        if status not in MARK_ACTIONS or len(reason) > REASON_MAX_LENGTH:
+            self.message_user(
+                request, gettext("Choose success or failed, with a reason of at most 500 characters."), messages.ERROR
+            )
+            return HttpResponseRedirect(safe_next(request, default))
+        try:
+            after = execution_services.execution_mark(
+                execution=execution, status=status, reason=reason, user=request.user
+            )
+        except SchedulerError as error:
+            self.message_user(request, error.message, messages.ERROR)
+        else:
+            self.message_user(request, after.get_result().get("message", ""), messages.SUCCESS)
+        return HttpResponseRedirect(safe_next(request, default))
 
     # ------------------------------------------------------------------------------------ permissions
 
@@ -415,6 +478,7 @@ class TaskExecutionAdmin(RulePermissionsMixin, SchedulerBannerMixin, admin.Model
             path("progress/", wrap(self.progress_view), name=f"{prefix}_progress"),
             path("<path:object_id>/progress/", wrap(self.progress_view), name=f"{prefix}_progress_one"),
         ]
+        custom.append(path("<path:object_id>/mark/", wrap(require_POST(self.mark_view)), name=f"{prefix}_mark"))
         for verb in CONTROLS:
             custom.append(
                 path(

@@ -13,7 +13,7 @@ from django.contrib.admin import helpers
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.forms.fields import InvalidJSONInput
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from scheduler_app.exceptions import PermissionDenied
@@ -138,3 +138,20 @@ class ScheduledTaskForm(forms.ModelForm):
         if was_enabled and users:
             names = ", ".join(f'"{workflow.name}"' for workflow in users)
             self.add_error("enabled", gettext(TASK_DISABLE_USED_BY_WORKFLOW) % {"names": names})
+
+
+class RunWithParametersForm(forms.Form):
+    """Run now with some config keys replaced for this run only; checked by the service (task_trigger)."""
+
+    config = PrettyJSONField(
+        label=gettext_lazy("Parameters for this run"),
+        initial=dict,
+        help_text=gettext_lazy("A JSON object: its keys replace the task's config keys for this run only."),
+        widget=forms.Textarea(attrs={"rows": 10, "cols": 80, "class": "zq-json", "spellcheck": "false"}),
+    )
+
+    def clean_config(self) -> dict[str, Any]:
+        value = self.cleaned_data["config"]
+        if not isinstance(value, dict):
+            raise ValidationError(gettext("The config must be a JSON object, for example {}."))
+        return value

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_POST
 from simple_history.admin import SimpleHistoryAdmin
 
 from scheduler_app import selectors
+from scheduler_app.actions import action_catalogue
 from scheduler_app.admin import views
 from scheduler_app.admin.common import (
     SCHEDULE_STATUS_LABELS,
@@ -33,12 +34,13 @@ from scheduler_app.admin.common import (
     SchedulerBannerMixin,
     badge,
     local_time,
+    pretty_json,
     progress_bar,
     safe_next,
     scheduler_banner_context,
 )
 from scheduler_app.admin.filters import BrokenTriggerFilter, ScheduleStatusFilter
-from scheduler_app.admin.forms import ReasonActionForm, ScheduledTaskForm
+from scheduler_app.admin.forms import ReasonActionForm, RunWithParametersForm, ScheduledTaskForm
 from scheduler_app.exceptions import SchedulerError
 from scheduler_app.models import ScheduledTask, TaskExecution
 from scheduler_app.services import permissions as rules
@@ -152,6 +154,7 @@ class ScheduledTaskAdmin(RulePermissionsMixin, SchedulerBannerMixin, SimpleHisto
     ]
     readonly_fields = (
         "schedule_preview",
+        "action_picker",
         "workflow_editor",
         "job_id",
         "schedule_error_display",
@@ -200,7 +203,7 @@ class ScheduledTaskAdmin(RulePermissionsMixin, SchedulerBannerMixin, SimpleHisto
         (
             _("What to run"),
             {
-                "fields": ["config", "workflow_editor"],
+                "fields": ["action_picker", "config", "workflow_editor"],
                 "description": _(
                     'Scheduled and manual tasks: {"task_action": "example_task", ...} or {"command": "python -m ..."}. '
                     'Workflows: {"workflow_type": "serial", "tasks": [{"task_id": 1, "dependencies": []}]}.'
@@ -428,6 +431,10 @@ class ScheduledTaskAdmin(RulePermissionsMixin, SchedulerBannerMixin, SimpleHisto
     def schedule_preview(self, task: ScheduledTask) -> SafeString:
         return views.schedule_preview_html(task)
 
+    @admin.display(description=_("action"))
+    def action_picker(self, task: ScheduledTask) -> SafeString:
+        return views.action_picker_html(task)
+
     @admin.display(description=_("workflow steps"))
     def workflow_editor(self, task: ScheduledTask) -> SafeString:
         return views.workflow_editor_html(task)
@@ -629,6 +636,11 @@ class ScheduledTaskAdmin(RulePermissionsMixin, SchedulerBannerMixin, SimpleHisto
         custom = [
             path("dashboard/", wrap(self.dashboard_view), name=f"{prefix}_dashboard"),
             path("<path:object_id>/run/", wrap(self.run_view), name=f"{prefix}_run"),
+            path(
+                "<path:object_id>/run-with-parameters/",
+                wrap(self.run_with_parameters_view),
+                name=f"{prefix}_run_with_parameters",
+            ),
             path("<path:object_id>/copy/", wrap(self.copy_view), name=f"{prefix}_copy"),
         ]
         for verb in STATE_CHANGES:
@@ -682,6 +694,40 @@ class ScheduledTaskAdmin(RulePermissionsMixin, SchedulerBannerMixin, SimpleHisto
         except (SchedulerError, ValidationError) as error:
             self._refused(request, task, error)
             return self._back(request, task)
+        self._queued_message(request, task, execution)
+        return self._back(request, task)
+
+    def run_with_parameters_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Run now with config keys replaced for this run: a form (GET), the run queued (POST)."""
+        task = self._task_or_404(object_id)
+        if not (self.has_run_permission(request) and self.has_view_permission(request, task)):
+            raise PermissionDenied
+        form = RunWithParametersForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                execution = task_services.task_trigger(task=task, user=request.user, config=form.cleaned_data["config"])
+            except ValidationError as error:
+                for message in error.message_dict.get("config", error.messages):
+                    form.add_error("config", message)
+            except SchedulerError as error:
+                form.add_error(None, _error_text(error))
+            else:
+                self._queued_message(request, task, execution)
+                return HttpResponseRedirect(reverse("admin:scheduler_app_taskexecution_change", args=[execution.pk]))
+        name = task.config.get("task_action") if isinstance(task.config, dict) else None
+        found = next((entry for entry in action_catalogue() if entry["name"] == name), None)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": task,
+            "title": gettext("Run %(name)s with parameters") % {"name": task.name},
+            "form": form,
+            "task_config": pretty_json(task.config),
+            "action": found,
+        }
+        return TemplateResponse(request, "admin/scheduler_app/scheduledtask/run_with_parameters.html", context)
+
+    def _queued_message(self, request: HttpRequest, task: ScheduledTask, execution: TaskExecution) -> None:
         url = reverse("admin:scheduler_app_taskexecution_change", args=[execution.pk])
         self.message_user(
             request,
@@ -693,7 +739,6 @@ class ScheduledTaskAdmin(RulePermissionsMixin, SchedulerBannerMixin, SimpleHisto
             ),
             messages.SUCCESS,
         )
-        return self._back(request, task)
 
     def state_view(self, request: HttpRequest, object_id: str, verb: str) -> HttpResponse:
         return require_POST(self._state)(request, object_id, verb)

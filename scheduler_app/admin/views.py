@@ -15,6 +15,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext, ngettext
 
 from scheduler_app import selectors
+from scheduler_app.actions import action_catalogue
 from scheduler_app.admin.common import (
     BADGE_LABELS,
     duration_text,
@@ -133,6 +134,26 @@ def workflow_editor_html(task: ScheduledTask) -> SafeString:
         gettext("Workflow graph"),
         gettext("Edit the steps in the JSON config above."),
         json_script(workflow_candidates(task), "zq-workflow-tasks"),
+    )
+
+
+def action_picker_html(task: ScheduledTask) -> SafeString:
+    """The action picker (action_picker.js fills it in from the catalogue); the JSON config stays the truth."""
+    actions = [entry for entry in action_catalogue() if entry["kind"] == "action"]
+    options = format_html_join("", '<option value="{}">{}</option>', ((a["name"], a["name"]) for a in actions))
+    return format_html(
+        '<div id="zq-action-picker" class="zq-action-picker" hidden>'
+        '<select class="zq-action-picker__select" aria-label="{}"><option value="">{}</option>{}</select>'
+        '<p class="zq-action-picker__description help"></p>'
+        '<p class="zq-action-picker__invalid errornote" hidden>{}</p>'
+        '<div class="zq-action-picker__fields"></div></div>'
+        "<noscript>{}</noscript>{}",
+        gettext("Action"),
+        gettext("— a command or raw JSON —"),
+        options,
+        gettext("The config is not valid JSON; fix it to pick an action here."),
+        gettext("Write the action and its parameters in the JSON config."),
+        json_script(actions, "zq-actions"),
     )
 
 

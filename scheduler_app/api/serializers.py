@@ -252,6 +252,21 @@ class ReasonInputSerializer(serializers.Serializer):
     )
 
 
+class TriggerInputSerializer(ReasonInputSerializer):
+    config = serializers.JSONField(
+        required=False,
+        validators=[validate_config_object],
+        help_text="Config keys that replace the task's for this run only, validated like the task's config.",
+    )
+
+
+class MarkInputSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=[TaskExecution.Status.SUCCESS, TaskExecution.Status.FAILED], help_text="How the run is to count."
+    )
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, help_text="Why, for the record.")
+
+
 class PauseInputSerializer(ReasonInputSerializer):
     until = serializers.DateTimeField(
         allow_null=True, required=False, help_text="Resume by itself at this instant (in the future)."
@@ -373,3 +388,26 @@ class SchedulerStatusSerializer(serializers.Serializer):
     changed_at = serializers.DateTimeField(allow_null=True)
     last_heartbeat = serializers.DateTimeField(allow_null=True, help_text="Newest heartbeat of any scheduler process.")
     checked_at = serializers.DateTimeField()
+
+
+# ---------------------------------------------------------------------------------------------- actions
+
+
+class ActionParameterSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.ChoiceField(choices=["string", "integer", "number", "boolean", "date", "codes"])
+    default = serializers.JSONField(allow_null=True)
+    help = serializers.CharField(allow_blank=True)
+    required = serializers.BooleanField()
+    choices = serializers.ListField(child=serializers.JSONField())
+    minimum = serializers.FloatField(allow_null=True)
+    maximum = serializers.FloatField(allow_null=True)
+
+
+class ActionSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The task_action value, or `command` / `workflow`.")
+    kind = serializers.ChoiceField(choices=["action", "command", "workflow"])
+    task_types = serializers.ListField(child=serializers.CharField(), help_text="Task types that can run it.")
+    description = serializers.CharField(allow_blank=True)
+    parameters = ActionParameterSerializer(many=True)
+    schema = serializers.DictField(help_text="The JSON schema of a config that runs it.")

@@ -15,6 +15,7 @@ router.register("executions", views.ExecutionViewSet, basename="execution")
 router.register("notifications/subscriptions", notifications.SubscriptionViewSet, basename="notification-subscription")
 
 urlpatterns = [
+    path("actions/", views.ActionListView.as_view(), name="action-list"),
     path("stats/", views.StatsView.as_view(), name="stats"),
     path("workflows/validate/", views.WorkflowValidateView.as_view(), name="workflow-validate"),
     path("schedules/preview/", views.SchedulePreviewView.as_view(), name="schedule-preview"),

@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from scheduler_app import selectors
+from scheduler_app.actions import action_catalogue
 from scheduler_app.api import serializers as s
 from scheduler_app.api.exception_handler import exception_handler
 from scheduler_app.api.filters import ExecutionFilter, TaskExecutionFilter, TaskFilter
@@ -233,13 +234,20 @@ class TaskViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
         return Response(_task_out(task), status=HTTPStatus.CREATED)
 
     @extend_schema(
-        summary="Run now: queue a manual run (the scheduler process runs it)",
-        request=s.ReasonInputSerializer,
+        summary="Run now: queue a manual run (the scheduler process runs it), optionally with config overrides",
+        request=s.TriggerInputSerializer,
         responses={202: s.ExecutionOutputSerializer, 400: FIELD_ERRORS, 404: NOT_FOUND, 409: CONFLICT},
     )
     @action(detail=True, methods=["post"])
     def trigger(self, request: Request, pk: str) -> Response:
-        execution = task_services.task_trigger(task=self._task(), user=request.user, reason=_reason(request))
+        body = s.TriggerInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        execution = task_services.task_trigger(
+            task=self._task(),
+            user=request.user,
+            config=body.validated_data.get("config"),
+            reason=body.validated_data["reason"],
+        )
         return Response(_execution_out(execution), status=HTTPStatus.ACCEPTED)
 
     @extend_schema(
@@ -347,6 +355,7 @@ class ExecutionViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
         "resume": rules.EXECUTION_CONTROL,
         "terminate": rules.EXECUTION_CONTROL,
         "rerun": rules.EXECUTION_CONTROL,
+        "mark": rules.EXECUTION_CONTROL,
     }
 
     def get_queryset(self):
@@ -422,6 +431,23 @@ class ExecutionViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
             execution=self._execution(), user=request.user, reason=_reason(request)
         )
         return Response(_execution_out(execution), status=HTTPStatus.ACCEPTED)
+
+    @extend_schema(
+        summary="Mark a finished run success (from failed, terminated, completed) or failed (from success, completed)",
+        request=s.MarkInputSerializer,
+        responses={200: s.ExecutionOutputSerializer, 400: FIELD_ERRORS, 404: NOT_FOUND, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["post"])
+    def mark(self, request: Request, pk: str) -> Response:
+        body = s.MarkInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        execution = execution_services.execution_mark(
+            execution=self._execution(),
+            status=body.validated_data["status"],
+            reason=body.validated_data.get("reason", ""),
+            user=request.user,
+        )
+        return Response(_execution_out(execution))
 
 
 # ---------------------------------------------------------------------------------------------- the rest
@@ -562,6 +588,21 @@ def _flat(errors: Any) -> dict[str, list[str]]:
     if isinstance(errors, dict):
         return {key: value if isinstance(value, list) else [str(value)] for key, value in errors.items()}
     return {"non_field_errors": [str(error) for error in errors]}
+
+
+class ActionListView(SchedulerAPIMixin, APIView):
+    """GET actions/: what a task can run, each registered action with its parameters (the task form's picker)."""
+
+    permission_classes = [SchedulerPermission]
+    required_permissions = {"get": rules.TASK_FORM}
+    filter_backends = []  # a fixed list: nothing to filter
+
+    @extend_schema(
+        summary="The registered actions with their parameter schemas, plus the command and workflow kinds",
+        responses={200: s.ActionSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(s.ActionSerializer(action_catalogue(), many=True).data)
 
 
 class SchedulerStatusView(SchedulerAPIMixin, APIView):

@@ -7,7 +7,7 @@ public way to write one is `scheduler_app.actions` (the decorator, ConfigReader,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from scheduler_app.exceptions import ConfigError
 from scheduler_app.executors.base import RunContext
+from scheduler_app.executors.parameters import Param, absent, parameters_errors, parameters_schema
 
 ActionFunc = Callable[[RunContext, Any], dict[str, Any]]
 ParamsFunc = Callable[[dict[str, Any]], Any]
@@ -26,10 +27,20 @@ class Action:
     func: ActionFunc
     params: ParamsFunc | None = None
     description: str = ""
+    parameters: tuple[Param, ...] = ()
 
     def parse(self, config: dict[str, Any]) -> Any:
-        """The action's parameters from the task config; raises ConfigError."""
-        return self.params(config) if self.params is not None else config
+        """The action's parameters from the task config; raises ConfigError.
+
+        The declared parameters are checked first; then the action's parse function converts them,
+        or, without one, the config comes with each absent declared parameter at its default."""
+        errors = parameters_errors(self.parameters, config)
+        if errors:
+            raise ConfigError(errors)
+        if self.params is not None:
+            return self.params(config)
+        defaults = {param.name: param.default for param in self.parameters if absent(config.get(param.name))}
+        return {**config, **defaults}
 
     def validate(self, config: dict[str, Any]) -> list[str]:
         try:
@@ -38,16 +49,36 @@ class Action:
             return error.errors
         return []
 
+    def config_schema(self) -> dict[str, Any]:
+        """The JSON schema of a task config that runs this action."""
+        return parameters_schema(self.parameters, const={"task_action": self.name})
+
 
 _registry: dict[str, Action] = {}
 
 
-def action(name: str, *, params: ParamsFunc | None = None, description: str = "") -> Callable[[ActionFunc], ActionFunc]:
-    """Register the decorated function as the action `name`: `func(ctx, params) -> dict`."""
+def action(
+    name: str,
+    *,
+    params: ParamsFunc | None = None,
+    description: str = "",
+    parameters: Sequence[Param] = (),
+) -> Callable[[ActionFunc], ActionFunc]:
+    """Register the decorated function as the action `name`: `func(ctx, params) -> dict`.
+
+    `parameters` declares the config keys the action reads (checked on every validation, listed in the
+    action catalogue); `params` converts the config into what `func` receives."""
+    names = [param.name for param in parameters]
+    if len(set(names)) != len(names) or "task_action" in names:
+        raise TypeError(f"action {name!r}: parameter names must be unique and not task_action")
 
     def decorator(func: ActionFunc) -> ActionFunc:
         _registry[name] = Action(
-            name=name, func=func, params=params, description=description or (func.__doc__ or "").strip()
+            name=name,
+            func=func,
+            params=params,
+            description=description or (func.__doc__ or "").strip(),
+            parameters=tuple(parameters),
         )
         return func
 

@@ -62,7 +62,8 @@ class ExecutionContext:
         self.execution_id: int = execution.pk
         self.task = execution.task
         # The runner has validated the config (an object) before building the context.
-        self.config: dict[str, Any] = dict(self.task.config) if isinstance(self.task.config, dict) else {}
+        config = execution.config
+        self.config: dict[str, Any] = dict(config) if isinstance(config, dict) else {}
         self.worker = execution.worker
         self.logger = logging.LoggerAdapter(logger, {"execution_id": execution.pk})
         self.monitor = monitor

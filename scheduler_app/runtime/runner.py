@@ -111,7 +111,7 @@ def _execute_claimed(execution: TaskExecution, monitor: ExecutionMonitor, *, wai
     try:
         ctx = ExecutionContext(execution, timeout=execution.task.timeout_seconds)
         ctx.steps = WorkflowSteps(ctx, execute_step=_execute_step)
-        errors = validate_config(execution.task.task_type, execution.task.config, task_id=execution.task_id)
+        errors = validate_config(execution.task.task_type, execution.config, task_id=execution.task_id)
     except Exception as error:
         # Nothing has started; a broken row must not stay `running` until the orphan check.
         logger.exception("execution #%s could not be started", execution.pk)

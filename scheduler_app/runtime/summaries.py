@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Subquery, Value
+from django.db.models import F, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from scheduler_app.models import ScheduledTask, TaskDayStats, TaskExecution
@@ -98,6 +98,27 @@ def day_stats_add(*, ended: Iterable[EndedRun], sign: int = 1) -> None:
         )
     with connection.cursor() as cursor:
         cursor.execute(upsert, params)
+
+
+def day_stats_take_out(*, run: EndedRun) -> bool:
+    """Take one counted run out of TaskDayStats (a run whose final status an operator corrects); False
+    when it was never counted (a row written behind the lifecycle's back), which leaves the table as it is.
+
+    A plain conditional UPDATE, not day_stats_add(sign=-1): an upsert's negative insert row trips the
+    table's non-negative check on SQLite before the conflict resolves."""
+    timed = run.duration_seconds is not None
+    changed = TaskDayStats.objects.filter(
+        task_id=run.task_id,
+        day=stats_day(run.start_time),
+        status=run.status,
+        runs__gte=1,
+        timed_runs__gte=1 if timed else 0,
+    ).update(
+        runs=F("runs") - 1,
+        timed_runs=F("timed_runs") - (1 if timed else 0),
+        duration_total=F("duration_total") - (run.duration_seconds or 0.0),
+    )
+    return bool(changed)
 
 
 def summaries_rebuild(*, batch_size: int = 1000) -> tuple[int, int]:

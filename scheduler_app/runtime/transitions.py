@@ -14,6 +14,8 @@ won: two processes racing for one row cannot both win. Times are the database's 
     pending ──executions_cancel──► terminated   running | paused ──execution_finish──► success | failed |
     active ──execution_orphan──► terminated                                            completed | terminated
     failed / orphaned ──execution_schedule_retry──► (insert) pending
+    failed | terminated | completed ──execution_mark(success)──► success     (an operator's correction)
+    success | completed ──execution_mark(failed)──► failed
 
 Flags, not states: `executions_request_pause` / `_request_resume` (is_paused) and
 `executions_request_terminate` (terminate_requested) are read by the runner, which then moves the
@@ -45,7 +47,7 @@ from scheduler_app.models import ScheduledTask, TaskExecution
 from scheduler_app.results import trim_result
 from scheduler_app.runtime.clock import db_now
 from scheduler_app.runtime.identity import identity_is_alive
-from scheduler_app.runtime.summaries import EndedRun, day_stats_add, tasks_refresh_latest
+from scheduler_app.runtime.summaries import EndedRun, day_stats_add, day_stats_take_out, tasks_refresh_latest
 from scheduler_app.selectors import handed_over_filter
 
 logger = logging.getLogger("scheduler_app.runs")
@@ -82,9 +84,12 @@ def execution_queue(
     result: dict[str, Any] | None = None,
     current_item: str = "",
     retry_count: int = 0,
+    config_override: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> TaskExecution:
-    """— → pending: a run that the scheduler claims when it is due (run now, resume, retry)."""
+    """— → pending: a run that the scheduler claims when it is due (run now, resume, retry).
+
+    `config_override` (validated by the caller) replaces keys of the task's config for this run."""
     now = now or db_now()
     execution = TaskExecution(
         task_id=task_id,
@@ -95,6 +100,7 @@ def execution_queue(
         parent_id=parent_id,
         retry_count=retry_count,
         current_item=current_item[:255],
+        config_override=config_override,
     )
     execution.set_result(result)
     with transaction.atomic():
@@ -347,6 +353,7 @@ def execution_schedule_retry(
         triggered_by_id=execution.triggered_by_id,
         parent_id=execution.pk,
         retry_count=execution.retry_count + 1,
+        config_override=execution.config_override,  # a retry repeats the run as it was asked for
         now=now,
     )
     logger.info(
@@ -734,6 +741,48 @@ def _final_fields(
     if outcome.status in (Status.SUCCESS, Status.COMPLETED):
         fields["progress_percent"] = 100.0
     return fields
+
+
+# What an operator may correct a finished run to, from which states: a run that did not do its work
+# (failed, terminated, a workflow with failed steps) may be declared done, one that did may be declared
+# failed. Skipped runs never ran, active ones have not ended: neither is marked.
+MARKABLE: dict[str, tuple[str, ...]] = {
+    Status.SUCCESS: (Status.FAILED, Status.TERMINATED, Status.COMPLETED),
+    Status.FAILED: (Status.SUCCESS, Status.COMPLETED),
+}
+
+
+def execution_mark(*, execution_id: int, status: str, message: str, now: datetime | None = None) -> str | None:
+    """finished → success | failed, an operator's correction of how a run ended (MARKABLE).
+
+    Returns the status the run left, or None when it is not in a state that allows the mark (not
+    found, active, skipped, already marked so). The result's `success` follows the new status and
+    `message` (who marked it and why) becomes the result's message; a run marked failed carries it
+    as its error too. The day statistics move the run from its old status to the new one. No retry
+    follows a mark: the operator decided how the run ended.
+    """
+    now = now or db_now()
+    with transaction.atomic():
+        row = (
+            TaskExecution.objects.select_for_update()
+            .filter(pk=execution_id, status__in=MARKABLE[status])
+            .only("task_id", "status", "start_time", "duration_seconds", "result", "error_message")
+            .first()
+        )
+        if row is None:
+            return None
+        result = {**row.get_result(), "success": status == Status.SUCCESS, "message": message}
+        error = "" if status == Status.SUCCESS else message
+        moved = TaskExecution.objects.filter(pk=execution_id, status=row.status).update(
+            status=status, result=trim_result(result), error_message=error, updated_at=now
+        )
+        if not moved:
+            return None
+        # A row written behind the lifecycle's back (an import) was never counted; it counts from now on.
+        day_stats_take_out(run=_ended(row))
+        day_stats_add(ended=[EndedRun(row.task_id, status, row.start_time, row.duration_seconds)])
+        tasks_refresh_latest(task_ids=[row.task_id])
+    return row.status
 
 
 def execution_orphan(*, execution: TaskExecution, reason: str, now: datetime | None = None) -> bool:

@@ -21,7 +21,7 @@ from scheduler_app.models import OperatorAction, ScheduledTask, TaskExecution
 from scheduler_app.runtime import transitions
 from scheduler_app.runtime.overlap import Situation, Verdict, overlap_decide
 from scheduler_app.services import permissions
-from scheduler_app.services.audit import action_record
+from scheduler_app.services.audit import REASON_MAX_LENGTH, action_record
 from scheduler_app.services.permissions import Actor, recorded_user
 
 Status = TaskExecution.Status
@@ -38,6 +38,12 @@ EXECUTION_RESUME_REFUSED = _(
     "can be resumed; this one is %(status)s."
 )
 EXECUTION_TERMINATE_REFUSED = _("The execution has already ended (%(status)s).")
+EXECUTION_MARK_REFUSED = _(
+    "Only a finished run can be marked: success from failed, terminated or completed, failed from success "
+    "or completed; this one is %(status)s."
+)
+EXECUTION_MARKED = _("Marked %(status)s by %(user)s.")
+EXECUTION_MARKED_BECAUSE = _("Marked %(status)s by %(user)s: %(reason)s")
 EXECUTION_RERUN_REFUSED = _("The execution is still active (%(status)s); terminate it or wait until it ends.")
 
 
@@ -75,8 +81,11 @@ def execution_enqueue(
     parent: TaskExecution | None = None,
     result: dict[str, Any] | None = None,
     current_item: str = "",
+    config_override: dict[str, Any] | None = None,
 ) -> TaskExecution:
     """Write a `pending` run due now (TASK_RUN), after applying the task's overlap policy; returns it.
+
+    `config_override` (validated by the caller) replaces keys of the task's config for this run.
 
     The task row is locked (`select_for_update`) for the decision and the insert, so two
     simultaneous requests give one run under `skip`. Raises RunActive when the policy refuses.
@@ -98,6 +107,7 @@ def execution_enqueue(
         parent_id=parent.pk if parent is not None else None,
         result=result,
         current_item=current_item,
+        config_override=config_override,
         now=now,
     )
 
@@ -144,6 +154,7 @@ def execution_resume(
             parent=execution,
             result={"resume_from_execution_id": execution.pk},
             current_item=execution.current_item,
+            config_override=execution.config_override,  # the restart runs what the run ran
         )
         action = OperatorAction.Action.RESUME_RUN
         _record(user=user, action=action, execution=execution, reason=reason, new_execution_id=resumed.pk)
@@ -186,3 +197,37 @@ def execution_rerun(
     action = OperatorAction.Action.RERUN
     _record(user=user, action=action, execution=execution, reason=reason, new_execution_id=rerun.pk)
     return rerun
+
+
+MARK_ACTIONS = {Status.SUCCESS: OperatorAction.Action.MARK_SUCCESS, Status.FAILED: OperatorAction.Action.MARK_FAILED}
+
+
+@transaction.atomic
+def execution_mark(
+    *, execution: TaskExecution, status: str, user: Actor, reason: str = "", now: datetime | None = None
+) -> TaskExecution:
+    """Correct how a finished run ended: mark it `success` or `failed` (EXECUTION_CONTROL).
+
+    Through runtime.transitions.execution_mark (which states allow it); recorded as an OperatorAction
+    with who and the optional reason, in the same transaction. Raises InvalidState when the run's
+    state does not allow the mark, ValueError for a status other than success or failed.
+    """
+    permissions.EXECUTION_CONTROL.check(user)
+    if status not in MARK_ACTIONS:
+        raise ValueError(f"an execution is marked success or failed, not {status!r}")
+    reason = (reason or "").strip()[:REASON_MAX_LENGTH]
+    words = {"status": Status(status).label.lower(), "user": _who(user), "reason": reason}
+    message = gettext(EXECUTION_MARKED_BECAUSE if reason else EXECUTION_MARKED) % words
+    left = transitions.execution_mark(execution_id=execution.pk, status=status, message=message, now=now)
+    execution = _current(execution)
+    if left is None:
+        raise InvalidState(gettext(EXECUTION_MARK_REFUSED) % {"status": execution.status})
+    action_record(
+        actor=user,
+        action=MARK_ACTIONS[status],
+        task=execution.task,
+        execution_id=execution.pk,
+        reason=reason,
+        details={"from": left, "to": status},
+    )
+    return execution

@@ -23,7 +23,15 @@ from simple_history.utils import bulk_update_with_history
 
 from scheduler_app.exceptions import TaskInUse
 from scheduler_app.executors.registry import validate_config
-from scheduler_app.models import MAX_ID, Calendar, OperatorAction, ScheduledTask, TaskExecution
+from scheduler_app.models import (
+    MAX_ID,
+    Calendar,
+    OperatorAction,
+    ScheduledTask,
+    TaskExecution,
+    config_problem,
+    run_config,
+)
 from scheduler_app.schedules import InvalidSchedule
 from scheduler_app.selectors import workflows_using_task
 from scheduler_app.services import permissions
@@ -350,15 +358,37 @@ def task_copy(*, task: ScheduledTask, user: Actor) -> ScheduledTask:
 
 
 @transaction.atomic
-def task_trigger(*, task: ScheduledTask, user: Actor, now: datetime | None = None, reason: str = "") -> TaskExecution:
+def task_trigger(
+    *,
+    task: ScheduledTask,
+    user: Actor,
+    config: dict[str, Any] | None = None,
+    now: datetime | None = None,
+    reason: str = "",
+) -> TaskExecution:
     """Queue a manual run ("run now", TASK_RUN) and return it; the scheduler process claims and runs it.
 
     Follows the task's overlap policy (docs/internals.md): `skip` refuses with RunActive (409) while
     a run is active; `replace` terminates the active runs first. Disabled and paused tasks may be
     triggered: it is an explicit operator action, and it neither schedules nor un-pauses anything.
+
+    `config` (run now with parameters) replaces keys of the task's config for this run only; the
+    result is validated as a task config is (ValidationError on `config`, nothing queued), and a run
+    that would execute a different program than the task's needs TASK_COMMAND as changing the task would.
     Records an OperatorAction (run now) with the new run and the `reason`.
     """
-    execution = execution_enqueue(task=task, trigger=TaskExecution.Trigger.MANUAL, user=user, now=now)
+    permissions.TASK_RUN.check(user)
+    if config is not None:
+        task = ScheduledTask.objects.get(pk=task.pk)
+        effective = run_config(task.config, config)
+        problem = config_problem(config) or config_problem(effective)
+        errors = [problem] if problem else validate_config(task.task_type, effective, task_id=task.pk)
+        if errors:
+            raise ValidationError({"config": errors})
+        permissions.task_work_check(actor=user, work=Work(task.task_type, effective), before=Work.of(task))
+    execution = execution_enqueue(
+        task=task, trigger=TaskExecution.Trigger.MANUAL, user=user, now=now, config_override=config
+    )
     action_record(actor=user, action=OperatorAction.Action.RUN_NOW, task=task, execution_id=execution.pk, reason=reason)
     return execution
 

@@ -307,6 +307,19 @@ CASES: dict[tuple[str, str, str], list[Case]] = {
     ("scheduledtask", "dashboard", "GET"): [Case("dashboard", needs(TASKS_SEEN, RUNS_SEEN), OK)],
     ("scheduledtask", "run", "GET"): [Case("needs POST", EVERYONE, NOT_ALLOWED)],
     ("scheduledtask", "run", "POST"): [Case("run now", needs(RUN), FOUND)],
+    ("scheduledtask", "run_with_parameters", "GET"): [Case("the form", needs(RUN, TASKS_SEEN), OK, "step")],
+    ("scheduledtask", "run_with_parameters", "POST"): [
+        Case("run with parameters", needs(RUN, TASKS_SEEN), FOUND, "step", {"config": '{"steps": 2}'}),
+        Case(
+            "a command instead of the action",
+            needs(RUN, TASKS_SEEN),
+            FOUND,
+            "step",
+            {"config": json.dumps({"task_action": None, **COMMAND_CONFIG})},
+            needs=needs(COMMAND),
+            refused=frozenset({OK}),
+        ),
+    ],
     ("scheduledtask", "copy", "GET"): [Case("needs POST", EVERYONE, NOT_ALLOWED)],
     ("scheduledtask", "copy", "POST"): [
         Case("an action task", needs(ADD, TASKS_SEEN), FOUND, "step"),
@@ -339,6 +352,10 @@ CASES: dict[tuple[str, str, str], list[Case]] = {
     ("taskexecution", "history", "GET"): [Case("history", needs(RUNS_SEEN), OK)],
     ("taskexecution", "redirect", "GET"): [Case("old change URL", EVERYONE, FOUND)],
     ("taskexecution", "progress", "GET"): [Case("live state", needs(RUNS_SEEN), OK)],
+    ("taskexecution", "mark", "GET"): [Case("needs POST", EVERYONE, NOT_ALLOWED)],
+    ("taskexecution", "mark", "POST"): [
+        Case("mark success", needs(RUN, RUNS_SEEN), FOUND, data={"status": "success", "reason": "by hand"})
+    ],
     ("taskexecution", "progress_one", "GET"): [Case("live state", needs(RUNS_SEEN), OK)],
     **{
         ("taskexecution", verb, method): [

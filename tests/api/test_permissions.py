@@ -129,7 +129,17 @@ CASES: dict[tuple[str, str], list[Case]] = {
         ),
     ],
     ("task-detail", "DELETE"): [Case("a command task", needs(DELETE), NO_CONTENT, "cmd")],
-    ("task-trigger", "POST"): [Case("run now", needs(RUN), ACCEPTED)],
+    ("task-trigger", "POST"): [
+        Case("run now", needs(RUN), ACCEPTED),
+        Case("with parameters", needs(RUN), ACCEPTED, "step", {"config": {"steps": 2}}),
+        Case(
+            "with a command instead of the action",
+            needs(RUN, COMMAND),
+            ACCEPTED,
+            "step",
+            {"config": {"task_action": None, **COMMAND_CONFIG}},
+        ),
+    ],
     ("task-enable", "POST"): [Case("enable", needs(CHANGE), OK)],
     ("task-disable", "POST"): [Case("disable", needs(CHANGE), OK)],
     ("task-pause", "POST"): [Case("pause", needs(CHANGE), OK)],
@@ -150,7 +160,14 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("execution-resume", "POST"): [Case("a failed run", needs(RUN, RUNS_SEEN), ACCEPTED)],
     ("execution-terminate", "POST"): [Case("a failed run", needs(RUN, RUNS_SEEN), CONFLICT)],
     ("execution-rerun", "POST"): [Case("a failed run", needs(RUN, RUNS_SEEN), ACCEPTED)],
+    ("execution-mark", "POST"): [
+        Case(
+            "a failed run as success", needs(RUN, RUNS_SEEN), OK, body={"status": "success", "reason": "done by hand"}
+        ),
+        Case("a failed run as failed", needs(RUN, RUNS_SEEN), CONFLICT, body={"status": "failed"}),
+    ],
     ("stats", "GET"): [Case("all runs' statistics", needs(RUNS_SEEN), OK)],
+    ("action-list", "GET"): [Case("the action catalogue", needs(TASK_FORM), OK)],
     ("workflow-validate", "POST"): [Case("check", needs(TASK_FORM), OK, body={"config": {"tasks": []}})],
     ("schedule-preview", "POST"): [Case("check", needs(TASK_FORM), OK, body={"cron_expression": "*/5 * * * *"})],
     ("scheduler-status", "GET"): [Case("status", needs(NODES_SEEN), OK)],
