@@ -28,6 +28,15 @@ def fast_password_hasher(settings):
 
 
 @pytest.fixture(autouse=True)
+def no_calendar_days_of_other_tests():
+    """The calendar days cache is per process and keyed by calendar id and revision; every test's
+    calendars are rolled back, and the next test's (same id, same revision) must not meet their days."""
+    from scheduler_app.triggers import forget_calendar_snapshots
+
+    forget_calendar_snapshots()
+
+
+@pytest.fixture(autouse=True)
 def uncounted_requests():
     """The API throttles count requests in the default cache: every test starts with none counted."""
     cache.clear()
