@@ -99,3 +99,45 @@ def table(headers: list[str], rows: list[list[object]]) -> str:
     lines = [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
     lines.insert(1, "-+-".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def start_workers(count: int, *, concurrency: int, pool: str = "threads") -> list[subprocess.Popen]:
+    """`count` Celery workers on the scheduler's queue (the site's Celery app, CELERY_BROKER_URL from the
+    environment), each with `concurrency` slots of `pool`; returns once every one answers a ping."""
+    workers = []
+    for index in range(count):
+        command = [sys.executable, "-m", "celery", "-A", "zquant_site", "worker", "-n", f"bench{index}@%h"]
+        command += ["-Q", "zquant", "--pool", pool, "--concurrency", str(concurrency), "-l", "WARNING"]
+        command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+        workers.append(
+            subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env={**os.environ, "LOG_LEVEL": "WARNING"},
+                stdout=open(f"/tmp/zq-bench-{BENCH_NAME}-worker-{index}.log", "w"),  # noqa: SIM115 (the worker keeps it)
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+    from zquant_site.celery import app
+
+    names = {f"bench{index}@{os.uname().nodename}" for index in range(count)}
+    answered: set[str] = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        answered = {name for reply in app.control.ping(timeout=0.5) for name in reply}
+        if names <= answered:
+            return workers
+    stop_workers(workers)
+    raise SystemExit(f"the Celery workers did not start; see /tmp/zq-bench-{BENCH_NAME}-worker-*.log ({answered})")
+
+
+def stop_workers(workers: list[subprocess.Popen]) -> None:
+    for worker in workers:
+        worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()

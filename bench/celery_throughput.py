@@ -10,13 +10,12 @@ Usage: python bench/celery_throughput.py [tasks] [seconds] (BENCH_DATABASE_URL, 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 
-from _common import ROOT, percentile, setup, start_scheduler, stop_scheduler, table, wait_leader
+from _common import percentile, setup, start_scheduler, start_workers, stop_scheduler, stop_workers, table, wait_leader
 
 TASKS = int(sys.argv[1]) if len(sys.argv) > 1 else 50
 SECONDS = float(sys.argv[2]) if len(sys.argv) > 2 else 25.0
@@ -25,45 +24,6 @@ POOL = 64  # thread backend: executions at once; celery backend: the leader's ow
 CONCURRENCY = 8  # threads per Celery worker
 NOOP = {"task_action": "example_task", "steps": 1, "duration_seconds": 0}
 HEADERS = ["backend", "workers", "tasks/s due", "runs/s", "late p50 ms", "late p99 ms", "missed"]
-
-
-def start_workers(count: int) -> list[subprocess.Popen]:
-    workers = []
-    for index in range(count):
-        command = [sys.executable, "-m", "celery", "-A", "zquant_site", "worker", "-n", f"bench{index}@%h"]
-        command += ["-Q", "zquant", "--pool", "threads", "--concurrency", str(CONCURRENCY), "-l", "WARNING"]
-        command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
-        workers.append(
-            subprocess.Popen(
-                command,
-                cwd=ROOT,
-                env={**os.environ, "LOG_LEVEL": "WARNING"},
-                stdout=open(f"/tmp/bench-worker-{index}.log", "w"),  # noqa: SIM115 (the worker keeps it)
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
-    from zquant_site.celery import app
-
-    names = {f"bench{index}@{os.uname().nodename}" for index in range(count)}
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        answered = {name for reply in app.control.ping(timeout=0.5) for name in reply}
-        if names <= answered:
-            return workers
-    stop_workers(workers)
-    raise SystemExit(f"the Celery workers did not start; see /tmp/bench-worker-*.log ({answered})")
-
-
-def stop_workers(workers: list[subprocess.Popen]) -> None:
-    for worker in workers:
-        worker.send_signal(signal.SIGTERM)
-    for worker in workers:
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
 
 
 def phase(backend: str, workers: int) -> list[object]:
@@ -81,7 +41,7 @@ def phase(backend: str, workers: int) -> list[object]:
     pool: list[subprocess.Popen] = []
     proc = None
     try:
-        pool = start_workers(workers) if workers else []
+        pool = start_workers(workers, concurrency=CONCURRENCY) if workers else []
         proc = start_scheduler(
             "--pool-size",
             str(POOL),

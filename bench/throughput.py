@@ -1,28 +1,52 @@
-"""Throughput: raise the number of 1-second no-op tasks until runs are late or missed.
+"""Throughput: raise the number of 1-second tasks until runs fall behind.
 
-A step keeps up when no occurrence is missed or skipped and the p99 lateness (start_time −
-scheduled_for) stays below the 1 s interval; the sustained rate is the best step that kept up.
-Beside it, the raw ceiling of the same database in the same run: threads doing the two single-row
-commits a run needs at least (insert the execution, update it at the end), as fast as they can.
-Usage: python bench/throughput.py [seconds per step] (BENCH_DATABASE_URL, default MariaDB zq_bench_throughput).
+Every task runs the `bench_probe` action (bench/probe), which records the instant its own code began;
+lateness = that instant − the occurrence's due time (scheduled_for). A window of S whole seconds holds
+exactly tasks × S occurrences, and each lands in exactly one column:
+  ok       succeeded, its code began less than 1 s after due
+  late     succeeded, its code began 1 s or more after due (its next occurrence was already due)
+  skipped  a row the overlap policy marked skipped
+  failed   failed, terminated or completed with failures
+  pending  still pending or running when the step is read (3 s after the window closed)
+  missed   no row at all
+A step keeps up when every occurrence is ok; the sustained rate is the best step that kept up. Beside
+it, the raw ceiling of the same database in the same run: threads doing the two single-row commits a
+run needs at least (insert the execution, update it at the end), as fast as they can. The goal: one
+scheduler process at the defaults sustains 60% of that ceiling.
+
+Configurations, one after the other: one runscheduler process at the defaults (nothing set), then the
+Celery backend with WORKERS worker processes (so the runs use more than one process's CPU), each a
+thread pool of CONCURRENCY, on Redis (BENCH_BROKER_URL, default redis://127.0.0.1:6379/14, flushed).
+Usage: python bench/throughput.py [seconds per step=15] [--no-celery]
+(BENCH_DATABASE_URL, default MariaDB zq_bench_throughput).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from _common import percentile, setup, start_scheduler, stop_scheduler, table, wait_leader
+from _common import percentile, setup, start_scheduler, start_workers, stop_scheduler, stop_workers, table, wait_leader
 
-STEP_SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 15.0
-STEPS = [50, 100, 200, 300, 400, 600, 800]
-POOL = 64
-NOOP = {"task_action": "example_task", "steps": 1, "duration_seconds": 0}
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+STEP_SECONDS = int(ARGS[0]) if ARGS else 15
+CELERY = "--no-celery" not in sys.argv
+STEPS = [50, 100, 200, 300, 400, 600, 800, 1000]
+BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/14")
+WORKERS = 2
+CONCURRENCY = 16
+CEILING_THREADS = 64
+PROBE = {"task_action": "bench_probe"}
+HEADERS = ["config", "tasks/s due", "runs/s", "body p50 ms", "body p99 ms", "ok", "late", "skipped"]
+HEADERS += ["failed", "pending", "missed"]
+FAILED = {"failed", "terminated", "completed"}
+PENDING = {"pending", "running", "paused"}
 
 
-def raw_ceiling(seconds: float = 5.0, threads: int = POOL) -> float:
+def raw_ceiling(seconds: float = 5.0, threads: int = CEILING_THREADS) -> float:
     """Runs/s if a run cost nothing but two single-row commits."""
     from django.db import close_old_connections
     from django.utils import timezone
@@ -53,61 +77,104 @@ def raw_ceiling(seconds: float = 5.0, threads: int = POOL) -> float:
     return sum(done) / seconds
 
 
-def step(count: int) -> list[object]:
+def step(config: str, count: int) -> list[object]:
     from scheduler_app.models import ScheduledTask, TaskExecution
 
+    TaskExecution.objects.all().delete()
     ScheduledTask.objects.all().delete()
     ScheduledTask.objects.bulk_create(
-        ScheduledTask(name=f"tp-{i}", interval_seconds=1, config=NOOP, max_retries=0, timezone="UTC")
+        ScheduledTask(name=f"tp-{i}", interval_seconds=1, config=PROBE, max_retries=0, timezone="UTC")
         for i in range(count)
     )
-    proc = start_scheduler("--pool-size", str(POOL), "--log-level", "WARNING")
-    wait_leader(proc)
-    time.sleep(3)
-    begin = datetime.now(UTC)
-    time.sleep(STEP_SECONDS)
-    end = datetime.now(UTC)
-    time.sleep(2)
-    stop_scheduler(proc)
-    rows = TaskExecution.objects.filter(scheduled_for__gte=begin, scheduled_for__lt=end)
-    late = [
-        (s - d).total_seconds() * 1000
-        for s, d in rows.filter(status="success").values_list("start_time", "scheduled_for")
-    ]
-    done = len(late)
-    expected = count * int(STEP_SECONDS)
-    missed = expected - rows.exclude(status="skipped").count()
-    skipped = rows.filter(status="skipped").count()
+    workers = []
+    proc = None
+    try:
+        if config == "celery":
+            import redis
+
+            redis.Redis.from_url(BROKER).flushdb()
+            workers = start_workers(WORKERS, concurrency=CONCURRENCY)
+        env = {"SCHEDULER_EXECUTION_BACKEND": "celery"} if config == "celery" else {}
+        proc = start_scheduler("--log-level", "WARNING", env=env)
+        wait_leader(proc)
+        time.sleep(3)  # warm up
+        begin = datetime.now(UTC)
+        end = begin + timedelta(seconds=STEP_SECONDS)
+        time.sleep(STEP_SECONDS + 3)  # the window, then the runs due at its end finish
+        counts = tally(TaskExecution.objects.filter(scheduled_for__gte=begin, scheduled_for__lt=end))
+    finally:
+        if proc is not None:
+            stop_scheduler(proc)
+        stop_workers(workers)
+    body = counts.pop("body")
+    counts["missed"] = max(0, count * STEP_SECONDS - sum(counts.values()))
     return [
+        config,
         count,
-        f"{done / STEP_SECONDS:.0f}",
-        f"{percentile(late, 50):.0f}",
-        f"{percentile(late, 99):.0f}",
-        max(missed, 0),
-        skipped,
+        f"{(counts['ok'] + counts['late']) / STEP_SECONDS:.0f}",
+        f"{percentile(body, 50):.0f}",
+        f"{percentile(body, 99):.0f}",
+        *(counts[k] for k in ("ok", "late", "skipped", "failed", "pending", "missed")),
     ]
+
+
+def tally(rows) -> dict:
+    counts: dict = {"ok": 0, "late": 0, "skipped": 0, "failed": 0, "pending": 0, "body": []}
+    for due, status, result in rows.values_list("scheduled_for", "status", "result"):
+        if status == "success":
+            late = (float(result["message"]) - due.timestamp()) * 1000
+            counts["body"].append(late)
+            counts["ok" if late < 1000 else "late"] += 1
+        elif status == "skipped":
+            counts["skipped"] += 1
+        elif status in FAILED:
+            counts["failed"] += 1
+        elif status in PENDING:
+            counts["pending"] += 1
+    return counts
 
 
 def keeps_up(row: list[object]) -> bool:
-    return not row[4] and not row[5] and float(row[3]) < 1000
+    return not any(row[6:])
+
+
+def climb(config: str) -> list[list[object]]:
+    rows = []
+    for count in STEPS:
+        rows.append(step(config, count))
+        print(table(HEADERS, [rows[-1]]).splitlines()[-1], flush=True)
+        if not keeps_up(rows[-1]):
+            break
+    return rows
+
+
+def sustained(rows: list[list[object]]) -> float:
+    return max((float(r[2]) for r in rows if keeps_up(r)), default=0.0)
 
 
 if __name__ == "__main__":
-    url = setup()
-    print(f"database: {url.split('@')[-1]}; pool {POOL}; {STEP_SECONDS:.0f} s per step")
+    os.environ["CELERY_BROKER_URL"] = BROKER
+    url = setup(probe=True)
+    print(
+        f"database: {url.split('@')[-1]}; {os.cpu_count()} CPUs; {STEP_SECONDS} s per step; load average "
+        f"{os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
     ceiling = raw_ceiling()
-    rows = []
-    for count in STEPS:
-        row = step(count)
-        rows.append(row)
-        print(
-            table(["tasks/s due", "runs/s", "late p50 ms", "late p99 ms", "missed", "skipped"], [row]).splitlines()[-1],
-            flush=True,
-        )
-        if not keeps_up(row):
-            break
+    print(f"raw ceiling: {ceiling:.0f} runs/s", flush=True)
+    results = {"thread": climb("thread")}
+    if CELERY:
+        results["celery"] = climb("celery")
     print()
-    print(table(["tasks/s due", "runs/s", "late p50 ms", "late p99 ms", "missed", "skipped"], rows))
-    sustained = max((float(r[1]) for r in rows if keeps_up(r)), default=0.0)
-    print(f"\nsustained: {sustained:.0f} runs/s (no missed or skipped run, p99 lateness under 1 s)")
-    print(f"raw ceiling (2 single-row commits per run, same database): {ceiling:.0f} runs/s")
+    print(table(HEADERS, [row for rows in results.values() for row in rows]))
+    print(f"\nraw ceiling (2 single-row commits per run, {CEILING_THREADS} threads): {ceiling:.0f} runs/s")
+    labels = {
+        "thread": "one runscheduler process at the defaults",
+        "celery": f"Celery backend, {WORKERS} worker processes × {CONCURRENCY} threads",
+    }
+    for config, rows in results.items():
+        rate = sustained(rows)
+        share = rate / ceiling * 100 if ceiling else 0.0
+        verdict = "" if config != "thread" else f" (goal 60%: {'met' if share >= 60 else 'not met'})"
+        print(f"sustained, {labels[config]}: {rate:.0f} runs/s = {share:.0f}% of the ceiling{verdict}")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
