@@ -26,6 +26,7 @@ from scheduler_app.runtime import transitions
 from scheduler_app.runtime.context import ExecutionContext
 from scheduler_app.runtime.monitor import ExecutionMonitor
 from scheduler_app.runtime.transitions import Outcome
+from scheduler_app.selectors import ActiveRun
 
 logger = logging.getLogger("scheduler_app.scheduler")
 
@@ -51,12 +52,16 @@ class Finisher:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._writing = 0
+        # Runs whose work has ended and whose final state is queued here: the table still says
+        # `running` for them, but no occurrence has to wait or be skipped behind them.
+        self._ended: set[int] = set()
 
     def submit(self, *, execution: TaskExecution, outcome: Outcome, ctx: ExecutionContext | None) -> Future:
         """Queue a run's final state; the future gives the written row (or the row as it was)."""
         final = Final(execution, outcome, ctx)
         with self._lock:
             self._writing += 1
+            self._ended.add(execution.pk)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="zquant-finisher", daemon=True)
                 self._thread.start()
@@ -67,6 +72,11 @@ class Finisher:
     def pending(self) -> int:
         """Final states handed over and not written yet."""
         return self._writing
+
+    def ended_unwritten(self) -> frozenset[int]:
+        """Ids of the runs whose work has ended and whose final state is not written yet."""
+        with self._lock:
+            return frozenset(self._ended)
 
     def drain(self, timeout: float) -> bool:
         """Wait until every final state handed over is written; False when the time ran out."""
@@ -135,6 +145,7 @@ class Finisher:
             self.monitor.unregister(final.ctx)
         with self._lock:
             self._writing -= 1
+            self._ended.discard(final.execution.pk)
         if error is None:
             final.future.set_result(execution)
         else:
@@ -152,6 +163,16 @@ def get_finisher(monitor: ExecutionMonitor) -> Finisher:
         if _finisher is None:
             _finisher = Finisher(monitor)
         return _finisher
+
+
+def still_active(runs_by_task: dict[int, list[ActiveRun]]) -> dict[int, list[ActiveRun]]:
+    """The active runs the table reports, less those of this process that have ended and wait for
+    the finisher to write them: an occurrence due meanwhile must not be skipped or queued behind a
+    run that is over (with a 1 s interval, the batched final write can lag behind the next one)."""
+    ended = _finisher.ended_unwritten() if _finisher is not None else frozenset()
+    if not ended:
+        return runs_by_task
+    return {task_id: [run for run in runs if run.id not in ended] for task_id, runs in runs_by_task.items()}
 
 
 def _forget_finisher_after_fork() -> None:

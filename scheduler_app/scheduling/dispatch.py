@@ -16,6 +16,7 @@ from scheduler_app import selectors
 from scheduler_app.models import TaskExecution
 from scheduler_app.runtime import transitions
 from scheduler_app.runtime.clock import db_now
+from scheduler_app.runtime.finisher import still_active
 from scheduler_app.runtime.overlap import Situation, Verdict, overlap_decide
 from scheduler_app.scheduling.firing import REPLACED, Started
 from scheduler_app.selectors import ActiveRun
@@ -49,7 +50,7 @@ def pending_start(
             transitions.executions_skip(execution_ids=[row["id"]], reason=reason, now=now)
         else:
             candidates.append(row)
-    started = selectors.started_runs(task_ids={row["task_id"] for row in candidates})
+    started = still_active(selectors.started_runs(task_ids={row["task_id"] for row in candidates}))
     to_claim: list[int] = []
     to_hand: dict[str, list[int]] = {}
     to_replace: list[int] = []

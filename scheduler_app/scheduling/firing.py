@@ -17,6 +17,7 @@ from scheduler_app.models import ScheduledTask, TaskExecution
 from scheduler_app.occurrences import Blackout, OccurrencePlan, covered_reason, occurrence_plan
 from scheduler_app.runtime import transitions
 from scheduler_app.runtime.clock import db_now
+from scheduler_app.runtime.finisher import still_active
 from scheduler_app.runtime.overlap import Situation, Verdict, overlap_decide
 from scheduler_app.runtime.summaries import tasks_refresh_latest
 from scheduler_app.runtime.transitions import PlannedOccurrence
@@ -128,7 +129,7 @@ def occurrences_fire(
     now = db_now()
     timely, skipped = _plan_per_task(occurrences, now=now)
     timely, due_later = _apply_blackouts_and_jitter(timely, skipped, now=now)
-    holding = selectors.runs_holding_the_schedule(task_ids={o.task_id for o in timely}, now=now)
+    holding = still_active(selectors.runs_holding_the_schedule(task_ids={o.task_id for o in timely}, now=now))
     planned: list[PlannedOccurrence] = []
     to_replace: list[int] = []
     short_of_slots = 0

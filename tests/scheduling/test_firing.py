@@ -212,3 +212,39 @@ def test_occurrences_due_at_one_instant_are_each_decided_by_the_overlap_policy(p
     assert [row.status for row in rows] == ["running", second]
     if second == "skipped":
         assert rows[1].error_message == "another occurrence due at the same instant runs (overlap policy: skip)"
+
+
+def test_a_run_that_ended_is_not_in_the_way_while_its_final_state_waits_to_be_written(monkeypatch):
+    """With a 1 s interval, the finisher's batched write of a run's final state can lag behind the
+    next occurrence; the table still says `running`, but the work is over: skip must not skip."""
+    import threading
+
+    from scheduler_app.runtime import finisher as finisher_module
+    from scheduler_app.runtime.monitor import ExecutionMonitor
+    from scheduler_app.runtime.transitions import Outcome
+
+    task = ScheduledTaskFactory(config=QUICK, overlap_policy="skip", interval_seconds=1)
+    ended = TaskExecutionFactory(task=task, status="running", start_time=timezone.now())
+    release = threading.Event()
+
+    def held_back(*, finals):  # the finisher's write, held until the round is recorded
+        release.wait(10)
+        return [(False, None)] * len(finals)
+
+    monkeypatch.setattr(finisher_module.transitions, "executions_finish", held_back)
+    finisher = finisher_module.Finisher(ExecutionMonitor())
+    monkeypatch.setattr(finisher_module, "_finisher", finisher)
+    finisher.submit(execution=ended, outcome=Outcome("success", {"success": True}, ""), ctx=None)
+    try:
+        started = fire([occurrence(task, timezone.now())])
+        assert [row.task_id for row in started.rows] == [task.pk]
+        assert not TaskExecution.objects.filter(status="skipped").exists()
+    finally:
+        release.set()
+        assert finisher.drain(10)
+    assert finisher.ended_unwritten() == frozenset()
+    # A run that is still working holds the schedule as before.
+    working = TaskExecutionFactory(task=task, status="running", start_time=timezone.now())
+    fire([occurrence(task, timezone.now() + timedelta(seconds=1))])
+    assert TaskExecution.objects.filter(status="skipped").count() == 1
+    assert working.pk not in finisher.ended_unwritten()
