@@ -21,7 +21,8 @@ def test_example_progress_moves_from_0_to_100(monkeypatch):
         original(self)
 
     monkeypatch.setattr(ExecutionContext, "flush", spy)
-    execution = run_config({"task_action": "example_task", "steps": 4, "duration_seconds": 0.4})
+    # Long enough for the monitor's 0.5 s polls to meet it at least twice, also on a loaded machine.
+    execution = run_config({"task_action": "example_task", "steps": 4, "duration_seconds": 2.4})
     assert execution.status == "success"
     # The monitor writes what it finds at each poll: rising percents of named steps, while it runs.
     percents = [percent for percent, _, _ in written]
@@ -34,7 +35,7 @@ def test_example_progress_moves_from_0_to_100(monkeypatch):
     assert execution.result == {
         "success": True,
         "message": "示例任务执行完成",
-        "duration_seconds": 0.4,
+        "duration_seconds": 2.4,
         "current_step": 4,
         "total_steps": 4,
         "processed_items": 4,
