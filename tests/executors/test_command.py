@@ -225,7 +225,14 @@ def test_pause_stops_the_group_and_does_not_count_toward_the_timeout():
     wait_for(lambda: "2" in row(execution.pk).output_tail)
     request(execution.pk, is_paused=True)
     wait_for(lambda: row(execution.pk).status == "paused")
-    frozen = row(execution.pk).output_tail
+
+    def written_out() -> str | None:
+        # What the command printed before SIGSTOP reaches the row with the monitor's next poll (0.5 s).
+        before = row(execution.pk).output_tail
+        time.sleep(0.6)
+        return before if row(execution.pk).output_tail == before else None
+
+    frozen = wait_for(written_out)
     time.sleep(1.0)
     assert row(execution.pk).output_tail == frozen  # SIGSTOP: no output while paused
     request(execution.pk, is_paused=False)
