@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import ProhibitNullCharactersValidator
 from django.db.models import NOT_PROVIDED
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -61,6 +62,12 @@ class CalendarNameField(serializers.SlugRelatedField):
         if not kwargs.get("read_only"):
             kwargs.setdefault("queryset", Calendar.objects.all())
         super().__init__(slug_field="name", **kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        # PostgreSQL refuses NUL in any text it is sent, even in a lookup: no name can hold one.
+        if isinstance(data, str):
+            ProhibitNullCharactersValidator()(data)
+        return super().to_internal_value(data)
 
 
 class TaskInputSerializer(serializers.Serializer):

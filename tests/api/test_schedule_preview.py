@@ -297,3 +297,14 @@ def test_the_preview_from_another_instant(user_client, sse):
     bad = user_client.get(reverse("api:task-next-runs", kwargs={"pk": task.pk}), {"after": "soon"})
     assert bad.status_code == HTTPStatus.BAD_REQUEST
     assert "after" in bad.json()
+
+
+def test_a_calendar_name_with_a_null_character_is_refused_not_looked_up(user_client):
+    """PostgreSQL refuses NUL in any text it is sent; the lookup answered 500 there."""
+    response = user_client.post(
+        "/api/v1/scheduler/schedules/preview/",
+        {"cron_expression": "0 9 * * *", "timezone": "UTC", "calendar": "S\x00E"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "calendar" in response.json()["errors"]
