@@ -267,11 +267,10 @@ class TriggerInputSerializer(ReasonInputSerializer):
     )
 
 
-class MarkInputSerializer(serializers.Serializer):
+class MarkInputSerializer(ReasonInputSerializer):
     status = serializers.ChoiceField(
         choices=[TaskExecution.Status.SUCCESS, TaskExecution.Status.FAILED], help_text="How the run is to count."
     )
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, help_text="Why, for the record.")
 
 
 class PauseInputSerializer(ReasonInputSerializer):

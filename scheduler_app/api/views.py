@@ -444,7 +444,7 @@ class ExecutionViewSet(SchedulerViewMixin, viewsets.GenericViewSet):
         execution = execution_services.execution_mark(
             execution=self._execution(),
             status=body.validated_data["status"],
-            reason=body.validated_data.get("reason", ""),
+            reason=body.validated_data["reason"],
             user=request.user,
         )
         return Response(_execution_out(execution))
