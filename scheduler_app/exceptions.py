@@ -131,6 +131,14 @@ class ExecutionTerminated(ExecutionStopped):
     reason = "terminated on request"
 
 
+class ExecutionNotStarted(ExecutionStopped):
+    """The work must not begin after all: the process that claimed the run lost the leader lease while
+    the run was being prepared (it was frozen, or starved). Raised at the last moment before the work
+    begins; the runner hands the run back unstarted, so the current leader starts it once."""
+
+    reason = "its scheduler no longer holds the leader lease"
+
+
 class ExecutionTimedOut(ExecutionStopped):
     """The run exceeded its time limit (paused time not counted): it ends `failed`."""
 

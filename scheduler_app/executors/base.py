@@ -102,6 +102,10 @@ class RunContext(Protocol):
 
     def raise_if_stopping(self) -> None: ...
 
+    def confirm_start(self) -> None:
+        """Raise ExecutionNotStarted when this process may no longer begin the work (it lost the
+        leader lease); an executor whose preparation takes time asks again just before it starts."""
+
     def sleep(self, seconds: float, *, step: float = 0.2) -> None: ...
 
     def limit_time(self, seconds: float | None) -> None: ...

@@ -373,8 +373,13 @@ class SupervisedCommand:
         env: dict[str, str],
         identity: CommandIdentity | None,
         progress_fd: int,
+        before_launch: Callable[[], None] | None = None,
     ) -> SupervisedCommand:
-        """Start the supervisor and hand it the launch spec (on its stdin, never in argv or environ)."""
+        """Start the supervisor and hand it the launch spec (on its stdin, never in argv or environ).
+
+        `before_launch` is called between the two, the last moment before the command can begin;
+        when it raises, the supervisor exits without starting anything and the error propagates.
+        """
         events_read, events_write = os.pipe()
         try:
             process = subprocess.Popen(
@@ -392,6 +397,12 @@ class SupervisedCommand:
         finally:
             os.close(events_write)
         command = cls(process, events_read)
+        if before_launch is not None:
+            try:
+                before_launch()
+            except BaseException:
+                command.close()  # the end of its stdin before any spec: it exits, nothing started
+                raise
         command._send(
             {
                 "argv": [spec.executable, *spec.argv[1:]],
@@ -509,11 +520,15 @@ def run_command(ctx: RunContext, spec: CommandSpec) -> dict[str, Any]:
     env = child_environment(spec, execution_id=ctx.execution_id, progress_fd=write_fd, home=home, secrets=secrets)
     started = time.monotonic()
     try:
-        command = SupervisedCommand.start(spec, env=env, identity=identity, progress_fd=write_fd)
-    except OSError as error:
+        command = SupervisedCommand.start(
+            spec, env=env, identity=identity, progress_fd=write_fd, before_launch=ctx.confirm_start
+        )
+    except (OSError, ExecutionStopped) as error:
         os.close(read_fd)
         shutil.rmtree(home, ignore_errors=True)
-        raise ExecutionFailed(f"could not start {spec.argv[0]!r}: {error}") from error
+        if isinstance(error, OSError):
+            raise ExecutionFailed(f"could not start {spec.argv[0]!r}: {error}") from error
+        raise
     finally:
         os.close(write_fd)
     output = TailBuffer(OUTPUT_TAIL_BYTES)

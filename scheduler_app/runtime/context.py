@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError, connection
 
-from scheduler_app.exceptions import ExecutionTerminated, ExecutionTimedOut
+from scheduler_app.exceptions import ExecutionNotStarted, ExecutionTerminated, ExecutionTimedOut
 from scheduler_app.models import TaskExecution
 from scheduler_app.results import trim_result
 from scheduler_app.runtime import transitions
@@ -56,6 +56,7 @@ class ExecutionContext:
         *,
         monitor: ExecutionMonitor | None = None,
         timeout: float | None = None,
+        may_start: Callable[[], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.execution = execution
@@ -68,6 +69,7 @@ class ExecutionContext:
         self.logger = logging.LoggerAdapter(logger, {"execution_id": execution.pk})
         self.monitor = monitor
         self.timeout = timeout
+        self._may_start = may_start
         self._clock = clock
         self._started = clock()
         self._started_at = execution.start_time or db_now()
@@ -153,6 +155,16 @@ class ExecutionContext:
             raise ExecutionTerminated()
         if self.timed_out:
             raise ExecutionTimedOut(self.timeout)
+
+    def confirm_start(self) -> None:
+        """Raise ExecutionNotStarted when the claimer may no longer begin the work.
+
+        Asked at the last moment before the work begins, not only when the run got its thread: a
+        process frozen (or starved) between the two would otherwise wake up after a new leader took
+        over and start a run on a node that no longer leads.
+        """
+        if self._may_start is not None and not self._may_start():
+            raise ExecutionNotStarted()
 
     def check(
         self,

@@ -27,7 +27,13 @@ from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connection
 
-from scheduler_app.exceptions import ExecutionFailed, ExecutionTerminated, ExecutionTimedOut, ExecutorNotFound
+from scheduler_app.exceptions import (
+    ExecutionFailed,
+    ExecutionNotStarted,
+    ExecutionTerminated,
+    ExecutionTimedOut,
+    ExecutorNotFound,
+)
 from scheduler_app.executors.base import RESULT_STATUS_KEY
 from scheduler_app.executors.registry import get_executor, validate_config
 from scheduler_app.models import TaskExecution
@@ -98,18 +104,22 @@ def execution_execute(
             logger.warning("execution #%s is %s, not running: not executed", execution_id, execution.status)
             return execution
         if may_start is not None and not may_start():
-            transitions.execution_release(
-                execution_id=execution.pk, worker=execution.worker, reason="its scheduler no longer holds the lease"
-            )
+            _release(execution)
             return None
-        return _execute_claimed(execution, monitor or get_monitor(), wait=wait)
+        return _execute_claimed(execution, monitor or get_monitor(), may_start=may_start, wait=wait)
     finally:
         _close_old_connections()
 
 
-def _execute_claimed(execution: TaskExecution, monitor: ExecutionMonitor, *, wait: bool) -> TaskExecution | None:
+def _release(execution: TaskExecution) -> None:
+    transitions.execution_release(execution_id=execution.pk, worker=execution.worker, reason=ExecutionNotStarted.reason)
+
+
+def _execute_claimed(
+    execution: TaskExecution, monitor: ExecutionMonitor, *, may_start: Callable[[], bool] | None, wait: bool
+) -> TaskExecution | None:
     try:
-        ctx = ExecutionContext(execution, timeout=execution.task.timeout_seconds)
+        ctx = ExecutionContext(execution, timeout=execution.task.timeout_seconds, may_start=may_start)
         ctx.steps = WorkflowSteps(ctx, execute_step=_execute_step)
         errors = validate_config(execution.task.task_type, execution.config, task_id=execution.task_id)
     except Exception as error:
@@ -124,6 +134,10 @@ def _execute_claimed(execution: TaskExecution, monitor: ExecutionMonitor, *, wai
     monitor.register(ctx)
     try:
         outcome = _execute(ctx)
+    except ExecutionNotStarted:
+        monitor.unregister(ctx)
+        _release(execution)
+        return None
     except BaseException as error:  # KeyboardInterrupt / SystemExit in a worker: record, then re-raise
         monitor.unregister(ctx)
         execution_finish(execution=execution, outcome=_failed(ctx, f"interrupted: {error!r}"), ctx=ctx)
@@ -148,8 +162,9 @@ def _execute(ctx: ExecutionContext) -> Outcome:
     """Run the executor and translate how it ended into an Outcome."""
     try:
         executor = get_executor(ctx.task.task_type)
-        ctx.logger.info("execution #%s of task %s (%s) started", ctx.execution_id, ctx.task.pk, ctx.task.name)
         ctx.raise_if_stopping()  # terminated between claim and start: do not begin the work
+        ctx.confirm_start()
+        ctx.logger.info("execution #%s of task %s (%s) started", ctx.execution_id, ctx.task.pk, ctx.task.name)
         result = executor.execute(ctx)
     except ExecutionTerminated as stop:
         return Outcome(

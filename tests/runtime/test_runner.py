@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import socket
+import tempfile
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,7 +19,13 @@ from scheduler_app.runtime import runner as runs
 from scheduler_app.runtime import transitions
 from scheduler_app.runtime.runner import execution_execute, execution_run
 from scheduler_app.runtime.transitions import execution_claim, execution_schedule_retry, retry_delay_seconds
-from tests.executors.helpers import fast, make_execution, make_task, run_config  # noqa: F401 - fast is a fixture
+from tests.executors.helpers import (  # noqa: F401 - fast is a fixture
+    fast,
+    make_execution,
+    make_task,
+    python_command,
+    run_config,
+)
 
 pytestmark = pytest.mark.usefixtures("fast")
 
@@ -364,3 +372,37 @@ def test_a_claim_its_claimer_may_no_longer_start_is_handed_back_unstarted():
     assert execution_execute(execution_id=execution.pk, may_start=lambda: started_work.append(1) and False) is None
     execution.refresh_from_db()
     assert (execution.status, execution.worker, execution.start_time) == ("pending", "", None)
+
+
+def lease_lost_after(checks: int):
+    """A claimer's lease check that says yes `checks` times, then no (it lost the lease meanwhile)."""
+    answers = iter([True] * checks)
+    return lambda: next(answers, False)
+
+
+@pytest.mark.django_db
+def test_a_claimer_that_loses_the_lease_while_the_run_is_prepared_does_not_begin_the_work(test_action):
+    began = []
+    test_action("lease_probe", lambda ctx: began.append(ctx.execution_id))
+    execution = make_execution(make_task({"task_action": "lease_probe"}))
+    assert execution_claim(execution_id=execution.pk, worker="leader-1")
+    assert execution_execute(execution_id=execution.pk, may_start=lease_lost_after(1)) is None
+    execution.refresh_from_db()
+    assert began == []
+    assert (execution.status, execution.worker, execution.start_time) == ("pending", "", None)
+    assert execution.pk not in runs.get_monitor().execution_ids
+
+
+@pytest.mark.django_db
+def test_a_command_is_not_launched_once_its_claimer_lost_the_lease(tmp_path):
+    """Preparing a command (its home, environment and supervisor) takes milliseconds, seconds on a
+    starved machine: the lease is asked again just before the command can begin."""
+    marker = tmp_path / "began"
+    execution = make_execution(make_task({"command": python_command(f"open({str(marker)!r}, 'w')")}))
+    assert execution_claim(execution_id=execution.pk, worker="leader-1")
+    homes_before = set(glob.glob(os.path.join(tempfile.gettempdir(), f"zquant-exec-{execution.pk}-*")))
+    assert execution_execute(execution_id=execution.pk, may_start=lease_lost_after(2)) is None
+    execution.refresh_from_db()
+    assert not marker.exists()
+    assert (execution.status, execution.child_pid) == ("pending", None)
+    assert set(glob.glob(os.path.join(tempfile.gettempdir(), f"zquant-exec-{execution.pk}-*"))) == homes_before
