@@ -6,7 +6,7 @@ runs a claimed row to its final state, `execution_run` claims a pending row and 
 Guarantees: whatever goes wrong between the claim and the executor's start (a config that is not an
 object, an unknown task type, a broken row) ends the run `failed` at once with the error, instead of
 leaving it `running` until the orphan check; a run whose claimer may no longer start it (it lost the
-leader lease while the run waited for a thread) is handed back unstarted; every state change goes
+leader lease while the run waited for a thread or was being prepared) is handed back unstarted; every state change goes
 through runtime.transitions, so a terminal row is never overwritten (zquant wrote SUCCESS over
 TERMINATED: weak spot 7); a terminate request that arrived before the final write wins over any
 outcome and is never retried (weak spot 9); a failed run with attempts left gets exactly one new
@@ -89,7 +89,8 @@ def execution_execute(
 
     A row that is not running (never claimed, or already ended) is returned unchanged. `execution`
     is the row as its claimer just wrote it, with its task loaded (saves a read). `may_start` is
-    asked once, just before the work would begin: when it says no, the run is handed back unstarted
+    asked when the run gets its thread and again at the last moment before the work begins (for a
+    command, just before its supervisor receives the launch spec): when it says no, the run is handed back unstarted
     (runtime.transitions.execution_release) and None is returned. With `wait=False` the final state
     is handed to the process's finisher (runtime.finisher) and None is returned as soon as the work
     has ended: this thread then never touches the database for the run's bookkeeping. Raises
